@@ -1,0 +1,56 @@
+"""scikit-learn compatible CNN image classifiers built on skorch, PyTorch and torchvision.
+
+Every network is a :class:`CNNClassifier` (a skorch ``NeuralNetClassifier``), so
+``cross_val_score``, ``GridSearchCV``, ``clone``, pickling and ``ConfusionMatrixDisplay``
+work as for any scikit-learn classifier.
+"""
+
+from ._device import resolve_device, to_device
+from .datasets import (
+    ImageData,
+    load_cifar10,
+    load_digits_images,
+    load_fashion_mnist,
+    load_mnist,
+    train_valid_split,
+)
+from .estimator import OPTIMIZERS, PRECISIONS, CNNClassifier
+from .factories import (
+    make_cifar_cnn,
+    make_classifier,
+    make_fashion_mnist_cnn,
+    make_mlp,
+    make_mnist_cnn,
+    make_resnet18_classifier,
+)
+from .models import get_model, get_model_info, list_models, register_model
+from .summary import format_summary, summary
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "CNNClassifier",
+    "ImageData",
+    "__version__",
+    "format_summary",
+    "get_model",
+    "get_model_info",
+    "list_models",
+    "load_cifar10",
+    "load_digits_images",
+    "load_fashion_mnist",
+    "load_mnist",
+    "make_cifar_cnn",
+    "make_classifier",
+    "make_fashion_mnist_cnn",
+    "make_mlp",
+    "make_mnist_cnn",
+    "make_resnet18_classifier",
+    "register_model",
+    "resolve_device",
+    "summary",
+    "to_device",
+    "train_valid_split",
+]

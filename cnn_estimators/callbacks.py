@@ -1,0 +1,286 @@
+"""Named skorch callbacks used by :class:`~cnn_estimators.CNNClassifier`.
+
+Each is registered on the estimator under a fixed name, so its settings are routed
+parameters that ``GridSearchCV`` and ``clone`` understand:
+
+=================  =============================================  ===========================
+name               what                                           switched on by
+=================  =============================================  ===========================
+``checkpoint``     :class:`BestCheckpoint` (skorch ``Checkpoint``)  ``keep_best=True`` or
+                                                                  ``checkpoint_dir=...``
+``lr_scheduler``   skorch ``LRScheduler``                          ``lr_schedule=...``
+``early_stopping`` skorch ``EarlyStopping``                        ``early_stopping=True``
+``progress_bar``   :class:`TqdmProgressBar`                       a terminal on stderr
+=================  =============================================  ===========================
+
+For example ``callbacks__early_stopping__monitor="valid_loss"`` or
+``callbacks__lr_scheduler__gamma=0.5``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
+from torch.optim import lr_scheduler as torch_schedulers
+
+__all__ = [
+    "LR_SCHEDULES",
+    "BestCheckpoint",
+    "LRSchedule",
+    "TqdmProgressBar",
+    "make_early_stopping",
+    "make_lr_scheduler",
+]
+
+#: Names accepted by the ``lr_schedule`` parameter.
+LR_SCHEDULES = ("step", "cosine", "onecycle", "plateau")
+
+
+class BestCheckpoint(Checkpoint):
+    """skorch's ``Checkpoint`` that keeps the best epoch and never shares files.
+
+    Parameters are those of :class:`skorch.callbacks.Checkpoint`. The module's weights
+    are written only when the monitored score improves, and loaded back at the end of
+    training (``load_best=True``). Every fit writes into a directory of its own:
+
+    * ``dirname=""`` (the default): a fresh temporary directory, deleted after the best
+      weights were restored;
+    * any other ``dirname``: a new subdirectory ``run-<id>`` in it, kept, whose path is
+      the estimator's ``checkpoint_path_``.
+
+    So parallel cross-validation or grid-search jobs never read each other's files
+    (skorch issue #848).
+    """
+
+    def __init__(
+        self,
+        monitor: str = "valid_acc_best",
+        f_params: str = "params.pt",
+        f_optimizer: str | None = None,
+        f_criterion: str | None = None,
+        f_history: str | None = None,
+        dirname: str = "",
+        load_best: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            monitor=monitor,
+            f_params=f_params,
+            f_optimizer=f_optimizer,
+            f_criterion=f_criterion,
+            f_history=f_history,
+            dirname=dirname,
+            load_best=load_best,
+            **kwargs,
+        )
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.base_dirname_ = self.dirname
+        self.temporary_ = not self.dirname
+        if self.temporary_:
+            run_dir = Path(tempfile.mkdtemp(prefix="cnn_estimators-ckpt-"))
+        else:
+            run_dir = Path(self.dirname) / f"run-{uuid.uuid4().hex[:12]}"
+            run_dir.mkdir(parents=True, exist_ok=False)
+        self.dirname = str(run_dir)
+        self.run_dir_ = str(run_dir)
+        return super().on_train_begin(net, X=X, y=y, **kwargs)
+
+    def on_train_end(self, net, **kwargs):
+        try:
+            # Without any checkpoint (no epoch ran), the final weights are kept.
+            if self.load_best and self._has_checkpoint():
+                super().on_train_end(net, **kwargs)
+        finally:
+            if self.temporary_:
+                shutil.rmtree(self.run_dir_, ignore_errors=True)
+            self.dirname = self.base_dirname_
+
+    def _has_checkpoint(self) -> bool:
+        return Path(self.dirname, self.f_params).exists() if self.f_params else False
+
+
+class TqdmProgressBar(Callback):
+    """Two tqdm bars: epochs (kept) and the batches of the current epoch (cleared).
+
+    Parameters
+    ----------
+    leave : bool, default=False
+        Whether the epoch bar stays on screen after training.
+    file : file-like, optional
+        Where to draw; ``sys.stderr`` by default.
+    """
+
+    def __init__(self, leave: bool = False, file: Any = None) -> None:
+        self.leave = leave
+        self.file = file
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        from tqdm.auto import tqdm
+
+        self._tqdm = tqdm
+        self.epoch_bar_ = tqdm(
+            total=net.max_epochs,
+            desc="epochs",
+            unit="epoch",
+            leave=self.leave,
+            file=self.file or sys.stderr,
+            position=0,
+        )
+        self.batch_bar_ = None
+
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        n_batches = None
+        if dataset_train is not None:
+            n_batches = -(
+                -len(dataset_train)
+                // max(1, net.batch_size if net.batch_size > 0 else len(dataset_train))
+            )
+        self.batch_bar_ = self._tqdm(
+            total=n_batches,
+            desc="batches",
+            unit="batch",
+            leave=False,
+            file=self.file or sys.stderr,
+            position=1,
+        )
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training and self.batch_bar_ is not None:
+            self.batch_bar_.update(1)
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.batch_bar_ is not None:
+            self.batch_bar_.close()
+            self.batch_bar_ = None
+        row = net.history[-1]
+        shown = {k: f"{row[k]:.4f}" for k in ("train_loss", "valid_loss", "valid_acc") if k in row}
+        self.epoch_bar_.set_postfix(shown, refresh=False)
+        self.epoch_bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        if self.batch_bar_ is not None:
+            self.batch_bar_.close()
+        self.epoch_bar_.close()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for key in ("_tqdm", "epoch_bar_", "batch_bar_"):
+            state.pop(key, None)
+        return state
+
+
+class LRSchedule(LRScheduler):
+    """skorch's ``LRScheduler`` that also accepts new scheduler arguments in ``set_params``.
+
+    skorch's version only lets ``set_params`` change arguments given at construction, so
+    ``callbacks__lr_scheduler__eta_min=1e-4`` would fail for a cosine schedule; here any
+    keyword becomes an argument of the torch scheduler.
+    """
+
+    def set_params(self, **params: Any) -> LRSchedule:
+        known = self.get_params()
+        for key in [k for k in params if k not in known and "__" not in k]:
+            setattr(self, key, params.pop(key))
+        return super().set_params(**params)
+
+
+def _scheduler_class(policy: Any) -> Any:
+    if isinstance(policy, type) or (callable(policy) and not isinstance(policy, str)):
+        return policy
+    names = {
+        "step": "StepLR",
+        "cosine": "CosineAnnealingLR",
+        "onecycle": "OneCycleLR",
+        "plateau": "ReduceLROnPlateau",
+    }
+    if policy not in names:
+        close = difflib.get_close_matches(str(policy), LR_SCHEDULES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            "The 'lr_schedule' parameter of CNNClassifier must be None, one of "
+            f"{', '.join(map(repr, LR_SCHEDULES))}, or a torch.optim.lr_scheduler class. "
+            f"Got {policy!r} instead.{hint}"
+        )
+    return getattr(torch_schedulers, names[policy])
+
+
+def make_lr_scheduler(
+    policy: Any,
+    *,
+    lr: float,
+    max_epochs: int,
+    steps_per_epoch: int,
+    has_validation: bool,
+) -> LRSchedule:
+    """Build skorch's ``LRScheduler`` for a named policy with sensible defaults.
+
+    Parameters
+    ----------
+    policy : {"step", "cosine", "onecycle", "plateau"} or scheduler class
+        ``"step"``: ``StepLR`` dividing the LR by 10 every third of the epochs;
+        ``"cosine"``: ``CosineAnnealingLR`` over all epochs; ``"onecycle"``: ``OneCycleLR``
+        with ``max_lr=lr``, stepped every batch; ``"plateau"``: ``ReduceLROnPlateau`` on
+        the validation loss (training loss without validation). A class is used as is,
+        stepped every epoch; give its arguments as ``callbacks__lr_scheduler__<name>``.
+    lr, max_epochs, steps_per_epoch : number
+        Used to size the defaults.
+    has_validation : bool
+        Whether a validation loss is recorded.
+
+    Returns
+    -------
+    skorch.callbacks.LRScheduler
+
+    Examples
+    --------
+    >>> sched = make_lr_scheduler("cosine", lr=0.1, max_epochs=20, steps_per_epoch=10,
+    ...                           has_validation=False)
+    >>> sched.policy.__name__, sched.T_max
+    ('CosineAnnealingLR', 20)
+    """
+    cls = _scheduler_class(policy)
+    if cls is torch_schedulers.StepLR:
+        return LRSchedule(cls, step_size=max(1, max_epochs // 3), gamma=0.1)
+    if cls is torch_schedulers.CosineAnnealingLR:
+        return LRSchedule(cls, T_max=max_epochs)
+    if cls is torch_schedulers.OneCycleLR:
+        return LRSchedule(
+            cls,
+            max_lr=lr,
+            total_steps=max(1, max_epochs * steps_per_epoch),
+            step_every="batch",
+        )
+    if cls is torch_schedulers.ReduceLROnPlateau:
+        monitor = "valid_loss" if has_validation else "train_loss"
+        return LRSchedule(cls, monitor=monitor, patience=2, factor=0.1)
+    return LRSchedule(cls)
+
+
+def make_early_stopping(*, patience: int, tol: float, verbose: int) -> EarlyStopping:
+    """skorch's ``EarlyStopping`` with ``MLPClassifier``'s semantics.
+
+    Training stops when the validation accuracy has not improved by at least ``tol`` for
+    ``patience`` consecutive epochs. Switch to the validation loss with
+    ``callbacks__early_stopping__monitor="valid_loss"`` and
+    ``callbacks__early_stopping__lower_is_better=True``.
+    """
+    return EarlyStopping(
+        monitor="valid_acc",
+        lower_is_better=False,
+        patience=patience,
+        threshold=tol,
+        threshold_mode="abs",
+        sink=print if verbose else _noop,
+    )
+
+
+def _noop(*args: Any, **kwargs: Any) -> None:
+    return None

@@ -1,0 +1,1042 @@
+"""`CNNClassifier`: skorch's ``NeuralNetClassifier`` made a correct scikit-learn classifier."""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import inspect
+import os
+import re
+import sys
+import warnings
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
+from skorch import NeuralNet, NeuralNetClassifier
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
+from skorch.dataset import Dataset as SkorchDataset
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ._data import BatchIndexSampler, ImageTensorDataset
+from ._device import resolve_device
+from ._validation import (
+    check_images,
+    check_labels,
+    check_param,
+    check_sample_weight,
+    is_int,
+    is_real,
+)
+from .callbacks import (
+    BestCheckpoint,
+    TqdmProgressBar,
+    make_early_stopping,
+    make_lr_scheduler,
+)
+from .models import get_model, get_model_info, list_models
+
+__all__ = ["OPTIMIZERS", "PRECISIONS", "CNNClassifier"]
+
+#: Optimizer names accepted by the ``optimizer`` parameter (case-insensitive).
+OPTIMIZERS = MappingProxyType(
+    {
+        "sgd": torch.optim.SGD,
+        "adam": torch.optim.Adam,
+        "adamw": torch.optim.AdamW,
+        "rmsprop": torch.optim.RMSprop,
+    }
+)
+#: Values accepted by the ``precision`` parameter.
+PRECISIONS = ("float32", "float64", "bf16")
+
+_SHAPE_ERROR = re.compile(
+    r"shapes cannot be multiplied|Kernel size can't be greater|Output size is too small|"
+    r"expected input\[.*\] to have \d+ channels|size mismatch|must match the size|"
+    r"input image .* is smaller|non-positive|Expected .*dimensional input"
+)
+
+
+def _flag(value: Any) -> bool:
+    """True only for a true bool (robust to arbitrary values set through set_params)."""
+    return isinstance(value, (bool, np.bool_)) and bool(value)
+
+
+def _encoded_accuracy(net: Any, X: Any, y: Any) -> float:
+    """Validation accuracy on encoded labels (``y`` holds 0..K-1, not the user's labels)."""
+    proba = net.predict_proba(X)
+    return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
+
+
+class CNNClassifier(NeuralNetClassifier):
+    """An image classifier that is a scikit-learn estimator and a skorch net.
+
+    It keeps skorch's routed parameters (``module__*``, ``optimizer__*``,
+    ``iterator_train__*``, ``callbacks__<name>__*``) and adds what scikit-learn users
+    expect: any labels, image arrays in any common layout, shapes inferred from the data,
+    ``random_state``, ``MLPClassifier``-style validation and early stopping,
+    ``sample_weight`` and ``class_weight``.
+
+    Parameters
+    ----------
+    module : str or nn.Module class, default="fashion_cnn"
+        A registered model name (see :func:`~cnn_estimators.list_models`) or an
+        ``nn.Module`` subclass returning logits. Pass the class, never an instance, and its
+        arguments as ``module__<name>=value``. ``in_channels``, ``num_classes`` and
+        ``input_size`` are taken from the data at ``fit`` unless given as ``module__*``.
+    criterion : loss class, default=nn.CrossEntropyLoss
+        Applied to the logits. Arguments as ``criterion__<name>``, e.g.
+        ``criterion__label_smoothing=0.1``.
+    optimizer : {"sgd", "adam", "adamw", "rmsprop"} or torch optimizer class, default="adam"
+        Arguments as ``optimizer__<name>``, e.g. ``optimizer__momentum=0.9``.
+    lr : float, default=1e-3
+        Learning rate.
+    max_epochs : int, default=10
+        Number of passes over the training data.
+    batch_size : int, default=128
+        Images per batch; -1 means the whole training set.
+    image_shape : tuple (C, H, W), default=None
+        Shape of flat (n_samples, n_features) rows. When None it is inferred: a square
+        number is one channel (784 → 1×28×28), three times a square is RGB (3072 → 3×32×32).
+    validation_fraction : float in [0, 1), default=0.1
+        Share of the training data held out (stratified, seeded by ``random_state``) to
+        compute ``valid_loss`` and ``valid_acc`` every epoch; 0 trains on all of it.
+    early_stopping : bool, default=False
+        Stop when the validation accuracy has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    tol : float, default=1e-4
+        Minimum improvement of the validation accuracy that resets the patience.
+    class_weight : None, "balanced" or dict, default=None
+        Weights of the classes in the loss, keyed by the user's labels; "balanced" uses
+        ``n_samples / (n_classes * count(class))``.
+    lr_schedule : {"step", "cosine", "onecycle", "plateau"}, scheduler class or None
+        Learning-rate schedule (see :func:`~cnn_estimators.callbacks.make_lr_scheduler`);
+        its arguments as ``callbacks__lr_scheduler__<name>``.
+    keep_best : bool, default=False
+        Restore, at the end of ``fit``, the weights of the epoch with the best validation
+        accuracy (written only when it improves).
+    checkpoint_dir : str or path, default=None
+        Directory where the best checkpoint is kept, in a fresh ``run-<id>`` subdirectory per
+        fit (``checkpoint_path_``). Implies ``keep_best``. None uses a temporary directory.
+    train_transform : callable, default=None
+        Applied to each training batch (a float tensor (B, C, H, W) in [0, 1] for uint8
+        images) on the training device, never to validation or prediction batches.
+    eval_transform : callable, default=None
+        Applied to every batch, training included, after ``train_transform`` (for example
+        normalisation).
+    precision : {"float32", "float64", "bf16"}, default="float32"
+        "bf16" runs the forward pass under bfloat16 autocast; "float64" converts the module
+        and the data to double precision.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout, the data order and the validation split of
+        every ``fit``, without touching the global random state. None draws a seed from
+        numpy's global generator.
+    device : str, default="auto"
+        "auto" picks CUDA, then MPS, then CPU; or any torch device string.
+    progress_bar : "auto" or bool, default="auto"
+        tqdm bars for epochs and batches; "auto" shows them when stderr is a terminal.
+    classes : array-like, default=None
+        All labels, if some may be missing from the data given to ``fit``.
+    train_split : callable, default=None
+        A skorch split, e.g. ``skorch.helper.predefined_split(valid_ds)``; overrides
+        ``validation_fraction``.
+    callbacks : list, default=None
+        Extra skorch callbacks, as ``(name, callback)`` pairs.
+    iterator_train, iterator_valid : DataLoader class, default=DataLoader
+        Arguments as ``iterator_train__<name>``. Training batches are shuffled unless
+        ``iterator_train__shuffle=False``.
+    dataset : class, default=skorch.dataset.Dataset
+        Used only for inputs that are not image arrays.
+    predict_nonlinearity, warm_start, verbose, compile, use_caching, torch_load_kwargs
+        As in :class:`skorch.NeuralNet`. ``verbose=1`` prints skorch's epoch table.
+    **kwargs
+        Routed parameters (``module__*``, ``optimizer__*``, ``criterion__*``,
+        ``iterator_*__*``, ``callbacks__*``).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen at fit (or ``classes``).
+    n_features_in_ : int
+        Values per image (C*H*W).
+    image_shape_ : tuple (C, H, W)
+        Shape of the training images.
+    loss_curve_ : list of float
+        Training loss per epoch.
+    validation_scores_ : list of float or None
+        Validation accuracy per epoch (None without validation).
+    best_validation_score_ : float or None
+        Best validation accuracy.
+    n_iter_ : int
+        Number of epochs run.
+    history_ : skorch.History
+        Everything recorded per epoch and per batch.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from cnn_estimators import CNNClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = CNNClassifier("global_pool_cnn", max_epochs=2, random_state=0).fit(X, y)
+    >>> clf.image_shape_
+    (1, 8, 8)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    # Class-level defaults, so that __init__ sets nothing but parameters.
+    initialized_ = False
+    history_ = None
+    virtual_params_ = MappingProxyType({})
+
+    def __init__(
+        self,
+        module: Any = "fashion_cnn",
+        *,
+        criterion: Any = nn.CrossEntropyLoss,
+        optimizer: Any = "adam",
+        lr: float = 1e-3,
+        max_epochs: int = 10,
+        batch_size: int = 128,
+        image_shape: Any = None,
+        validation_fraction: float = 0.1,
+        early_stopping: bool = False,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+        class_weight: Any = None,
+        lr_schedule: Any = None,
+        keep_best: bool = False,
+        checkpoint_dir: Any = None,
+        train_transform: Any = None,
+        eval_transform: Any = None,
+        precision: str = "float32",
+        random_state: Any = None,
+        device: Any = "auto",
+        progress_bar: Any = "auto",
+        classes: Any = None,
+        train_split: Any = None,
+        callbacks: Any = None,
+        iterator_train: Any = DataLoader,
+        iterator_valid: Any = DataLoader,
+        dataset: Any = SkorchDataset,
+        predict_nonlinearity: Any = "auto",
+        warm_start: bool = False,
+        verbose: int = 0,
+        compile: bool = False,
+        use_caching: Any = "auto",
+        torch_load_kwargs: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            classes=classes,
+            callbacks=callbacks,
+            iterator_train=iterator_train,
+            iterator_valid=iterator_valid,
+            dataset=dataset,
+            predict_nonlinearity=predict_nonlinearity,
+            warm_start=warm_start,
+            verbose=verbose,
+            device=device,
+            compile=compile,
+            use_caching=use_caching,
+            torch_load_kwargs=torch_load_kwargs,
+            **kwargs,
+        )
+        self.image_shape = image_shape
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.class_weight = class_weight
+        self.lr_schedule = lr_schedule
+        self.keep_best = keep_best
+        self.checkpoint_dir = checkpoint_dir
+        self.train_transform = train_transform
+        self.eval_transform = eval_transform
+        self.precision = precision
+        self.random_state = random_state
+        self.progress_bar = progress_bar
+        # skorch's __init__ stores state besides parameters; scikit-learn's contract says
+        # __init__ sets parameters only, so fall back to the class-level defaults.
+        for name in ("history_", "initialized_", "virtual_params_"):
+            self.__dict__.pop(name, None)
+
+    # ------------------------------------------------------------------ parameters
+    # Parameters that may hold an nn.Module (torchvision transforms) without being a
+    # skorch component: stored as plain attributes, not registered by skorch.
+    _PLAIN_PARAMS = frozenset({"train_transform", "eval_transform"})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self._PLAIN_PARAMS:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    @property
+    def device(self) -> str | None:
+        """The concrete device ("auto" resolved on this machine).
+
+        An invalid value is returned unchanged here and reported by ``fit``.
+        """
+        raw = self.__dict__.get("device", "auto")
+        try:
+            return resolve_device(raw)
+        except ValueError:
+            return raw
+
+    @device.setter
+    def device(self, value: Any) -> None:
+        self.__dict__["device"] = value
+
+    def set_params(self, **params: Any) -> CNNClassifier:
+        """Set parameters; like skorch's, but an invalid value is only reported by ``fit``."""
+        if not self.initialized_:
+            # skorch initialises callbacks right here; before the first fit they are only
+            # stored, and fit() builds and validates them (scikit-learn's convention).
+            for key in [k for k in params if k.startswith("callbacks")]:
+                self.__dict__[key] = params.pop(key)
+                if key != "callbacks":
+                    self._params_to_validate.add(key)
+        return super().set_params(**params)
+
+    def _get_param_names(self) -> list[str]:
+        return [k for k in self.__dict__ if not k.endswith("_") and not k.startswith("_")]
+
+    def get_params(self, deep: bool = True, **kwargs: Any) -> dict[str, Any]:
+        params = super().get_params(deep=deep, **kwargs)
+        params["device"] = self.__dict__.get("device", "auto")
+        return params
+
+    def _check_params(self) -> None:
+        name = type(self).__name__
+        check_param(
+            "lr",
+            self.lr,
+            name,
+            kind="a float in the range (0, inf)",
+            ok=is_real(self.lr) and self.lr > 0,
+        )
+        check_param(
+            "max_epochs",
+            self.max_epochs,
+            name,
+            kind="an int in the range [1, inf)",
+            ok=is_int(self.max_epochs) and self.max_epochs >= 1,
+        )
+        check_param(
+            "batch_size",
+            self.batch_size,
+            name,
+            kind="an int in the range [1, inf) or -1 (the whole data set)",
+            ok=is_int(self.batch_size) and (self.batch_size >= 1 or self.batch_size == -1),
+        )
+        vf = self.validation_fraction
+        check_param(
+            "validation_fraction",
+            vf,
+            name,
+            kind="a float in the range [0, 1)",
+            ok=is_real(vf) and 0 <= vf < 1,
+        )
+        check_param(
+            "early_stopping",
+            self.early_stopping,
+            name,
+            kind="a bool",
+            ok=isinstance(self.early_stopping, (bool, np.bool_)),
+        )
+        check_param(
+            "n_iter_no_change",
+            self.n_iter_no_change,
+            name,
+            kind="an int in the range [1, inf)",
+            ok=is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1,
+        )
+        check_param(
+            "tol",
+            self.tol,
+            name,
+            kind="a float in the range [0, inf)",
+            ok=is_real(self.tol) and self.tol >= 0,
+        )
+        check_param(
+            "keep_best",
+            self.keep_best,
+            name,
+            kind="a bool",
+            ok=isinstance(self.keep_best, (bool, np.bool_)),
+        )
+        check_param(
+            "precision",
+            self.precision,
+            name,
+            kind=f"one of {', '.join(map(repr, PRECISIONS))}",
+            ok=self.precision in PRECISIONS,
+        )
+        check_param(
+            "progress_bar",
+            self.progress_bar,
+            name,
+            kind="'auto' or a bool",
+            ok=self.progress_bar == "auto" or isinstance(self.progress_bar, bool),
+        )
+        cw = self.class_weight
+        check_param(
+            "class_weight",
+            cw,
+            name,
+            kind="None, 'balanced' or a dict {label: weight}",
+            ok=cw is None or cw == "balanced" or isinstance(cw, Mapping),
+        )
+        if self.image_shape is not None:
+            shape = self.image_shape
+            ok = (
+                isinstance(shape, (tuple, list))
+                and len(shape) == 3
+                and all(is_int(v) and v >= 1 for v in shape)
+            )
+            check_param(
+                "image_shape",
+                shape,
+                name,
+                kind="None or a tuple (channels, height, width) of positive ints",
+                ok=ok,
+            )
+        if self.lr_schedule is not None and isinstance(self.lr_schedule, str):
+            make_lr_scheduler(
+                self.lr_schedule, lr=1.0, max_epochs=1, steps_per_epoch=1, has_validation=False
+            )  # raises on an unknown name
+        if self.early_stopping and not self._has_validation():
+            raise ValueError(
+                f"early_stopping=True needs validation data, but {name} has "
+                "validation_fraction=0 and no train_split. Set validation_fraction to a value "
+                "in (0, 1), e.g. 0.1."
+            )
+        resolve_device(self.__dict__.get("device", "auto"))
+        check_param(
+            "callbacks",
+            self.callbacks,
+            name,
+            kind="None or a list of skorch callbacks or (name, callback) pairs",
+            ok=self.callbacks is None or isinstance(self.callbacks, (list, tuple)),
+        )
+        if isinstance(self.module, nn.Module):
+            raise TypeError(
+                f"The 'module' parameter of {name} must be a registered model name or an "
+                f"nn.Module class; got an instance of {type(self.module).__name__} instead. "
+                "Pass the class and its arguments (module=MyNet, module__width=64): an instance "
+                "is never re-initialised, so every cross-validation fold and grid-search "
+                "candidate would keep training the same weights."
+            )
+        if isinstance(self.module, str):
+            get_model_info(self.module)  # raises with the valid names and a suggestion
+        elif not (isinstance(self.module, type) and issubclass(self.module, nn.Module)):
+            if not callable(self.module):
+                raise TypeError(
+                    f"The 'module' parameter of {name} must be a registered model name "
+                    f"({', '.join(list_models())}) or an nn.Module class; got "
+                    f"{self.module!r} instead."
+                )
+
+    def _has_validation(self) -> bool:
+        return self.train_split is not None or (
+            is_real(self.validation_fraction) and self.validation_fraction > 0
+        )
+
+    # ------------------------------------------------------------------ fitted state
+    @property
+    def classes_(self) -> np.ndarray:
+        """The class labels, in the order of ``predict_proba``'s columns."""
+        try:
+            return self.__dict__["_classes"]
+        except KeyError:
+            raise AttributeError(
+                f"This {type(self).__name__} instance is not fitted yet: it has no "
+                "'classes_'. Call 'fit' with appropriate arguments first."
+            ) from None
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return bool(self.initialized_) and "_classes" in self.__dict__
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = False
+        tags.classifier_tags.multi_class = True
+        tags.non_deterministic = False
+        return tags
+
+    # ------------------------------------------------------------------ components
+    def _module_is_variable_size(self) -> bool:
+        if isinstance(self.module, str):
+            return get_model_info(self.module).variable_input_size
+        return True  # unknown: let the network decide, errors are translated
+
+    def _inferred_module_kwargs(self) -> dict[str, Any]:
+        shape = self.__dict__.get("_net_shape")
+        inferred: dict[str, Any] = {}
+        if shape is not None:
+            inferred["in_channels"] = shape[0]
+            inferred["input_size"] = (shape[1], shape[2])
+        if "_classes" in self.__dict__:
+            inferred["num_classes"] = len(self.__dict__["_classes"])
+        elif self.classes is not None:
+            inferred["num_classes"] = len(self.classes)
+        return inferred
+
+    def initialize_module(self):
+        """Build the module from the registry name or class, sized from the data."""
+        user = self.get_params_for("module")
+        kwargs = {**self._inferred_module_kwargs(), **user}
+        n_classes = len(self.__dict__["_classes"]) if "_classes" in self.__dict__ else None
+        if n_classes is not None and kwargs.get("num_classes") != n_classes:
+            raise ValueError(
+                f"module__num_classes={kwargs.get('num_classes')!r} does not match the "
+                f"{n_classes} classes found in y; remove module__num_classes to infer it."
+            )
+        if isinstance(self.module, str):
+            module = get_model(self.module, **kwargs)
+        else:
+            module = self.module(**self._accepted_kwargs(self.module, kwargs, user))
+        if self.precision == "float64":
+            module = module.double()
+        self.module_ = module
+        return self
+
+    @staticmethod
+    def _accepted_kwargs(cls: Any, kwargs: dict, user: dict) -> dict:
+        """Drop the inferred arguments that a user's module class does not accept."""
+        try:
+            params = inspect.signature(cls).parameters
+        except (TypeError, ValueError):
+            return user
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return kwargs
+        return {k: v for k, v in kwargs.items() if k in params or k in user}
+
+    def initialize_criterion(self):
+        """Build the criterion with per-sample losses, reduced in :meth:`get_loss`."""
+        kwargs = self.get_params_for("criterion")
+        criterion = self.criterion
+        if isinstance(criterion, type) and "reduction" not in kwargs:
+            try:
+                accepts = "reduction" in inspect.signature(criterion).parameters
+            except (TypeError, ValueError):
+                accepts = False
+            if accepts:
+                kwargs["reduction"] = "none"
+        self.criterion_ = self.initialized_instance(criterion, kwargs)
+        return self
+
+    def _optimizer_class(self) -> Any:
+        opt = self.optimizer
+        if isinstance(opt, str):
+            key = opt.lower()
+            if key not in OPTIMIZERS:
+                close = difflib.get_close_matches(key, OPTIMIZERS, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ValueError(
+                    f"The 'optimizer' parameter of {type(self).__name__} must be one of "
+                    f"{', '.join(map(repr, OPTIMIZERS))} or a torch.optim.Optimizer class. "
+                    f"Got {opt!r} instead.{hint}"
+                )
+            return OPTIMIZERS[key]
+        return opt
+
+    def initialize_optimizer(self, triggered_directly=None):
+        """Build the optimizer from a name or class, over the trainable parameters only."""
+        named = self.get_all_learnable_params()
+        args, kwargs = self.get_params_for_optimizer("optimizer", named)
+        try:
+            self.optimizer_ = self._optimizer_class()(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(
+                f"{exc}. Check the optimizer__* parameters of {type(self).__name__} against "
+                f"the arguments of {getattr(self._optimizer_class(), '__name__', 'the optimizer')}"
+                "; to compare optimizers with different arguments in a grid search, give "
+                "GridSearchCV a list of sub-grids, one per optimizer."
+            ) from exc
+        return self
+
+    def get_all_learnable_params(self):
+        """Yield the (name, parameter) pairs that require gradients."""
+        for name, param in super().get_all_learnable_params():
+            if param.requires_grad:
+                yield name, param
+
+    @property
+    def _default_callbacks(self):
+        n_train = self.__dict__.get("_n_train", 1)
+        batch = self.batch_size if is_int(self.batch_size) and self.batch_size > 0 else n_train
+        steps = max(1, -(-n_train // max(1, batch)))
+        epochs = self.max_epochs if is_int(self.max_epochs) else 1
+        scheduler = None
+        if self.lr_schedule is not None:
+            # get_params() reads this property: an invalid value must not raise here,
+            # fit() reports it (scikit-learn validates in fit, never in set_params).
+            with contextlib.suppress(ValueError, TypeError):
+                scheduler = make_lr_scheduler(
+                    self.lr_schedule,
+                    lr=self.lr,
+                    max_epochs=epochs,
+                    steps_per_epoch=steps,
+                    has_validation=self._has_validation(),
+                )
+        checkpoint = None
+        if _flag(self.keep_best) or isinstance(self.checkpoint_dir, (str, os.PathLike)):
+            checkpoint = BestCheckpoint(dirname=str(self.checkpoint_dir or ""))
+        early = None
+        if _flag(self.early_stopping):
+            early = make_early_stopping(
+                patience=self.n_iter_no_change, tol=self.tol, verbose=self.verbose
+            )
+        show_bar = self.progress_bar
+        if isinstance(show_bar, str) and show_bar == "auto":
+            show_bar = bool(getattr(sys.stderr, "isatty", lambda: False)())
+        verbose = is_int(self.verbose) and self.verbose > 0
+        return [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            ("valid_acc", EpochScoring(_encoded_accuracy, name="valid_acc", lower_is_better=False)),
+            ("lr_scheduler", scheduler),
+            ("early_stopping", early),
+            ("checkpoint", checkpoint),
+            ("progress_bar", TqdmProgressBar() if _flag(show_bar) else None),
+            ("print_log", PrintLog() if verbose else None),
+        ]
+
+    # ------------------------------------------------------------------ data
+    def _images(self, X: Any, *, fitting: bool) -> tuple[torch.Tensor, bool]:
+        name = type(self).__name__
+        if fitting:
+            return check_images(X, owner=name, image_shape=self.image_shape)
+        return check_images(
+            X,
+            owner=name,
+            image_shape=None,
+            fitted_shape=self.image_shape_,
+            variable_size=self._module_is_variable_size(),
+        )
+
+    def _split_indices(self, y_enc: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        n = len(y_enc)
+        n_valid = int(np.ceil(self.validation_fraction * n))
+        n_classes = len(np.unique(y_enc))
+        stratify = y_enc
+        counts = np.bincount(y_enc)
+        if n_valid < n_classes or (n - n_valid) < n_classes or counts[counts > 0].min() < 2:
+            stratify = None
+        if n_valid < 1 or n - n_valid < 1:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves {n - n_valid} "
+                f"training and {n_valid} validation images out of {n}; give more data or set "
+                "validation_fraction=0."
+            )
+        idx = np.arange(n)
+        train_idx, valid_idx = train_test_split(
+            idx, test_size=n_valid, random_state=seed, stratify=stratify
+        )
+        return np.sort(train_idx), np.sort(valid_idx)
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """Split off the validation set: ``train_split`` if given, else ``validation_fraction``."""
+        if self.train_split or not isinstance(X, ImageTensorDataset):
+            return super().get_split_datasets(X, y, **fit_params)
+        if not self.validation_fraction:
+            return X, None
+        train_idx, valid_idx = self.__dict__["_split"]
+        return X.subset(train_idx), X.subset(valid_idx)
+
+    def get_iterator(self, dataset, training=False):
+        """Batches of whole index tensors for in-memory images; a DataLoader otherwise."""
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(prefix)
+        iterator = self.iterator_train if training else self.iterator_valid
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        if batch_size == -1:
+            batch_size = max(1, len(dataset))
+        shuffle = kwargs.pop("shuffle", training)
+        generator = self.__dict__.get("_generator") if training else None
+        if isinstance(dataset, ImageTensorDataset) and iterator is DataLoader:
+            sampler = BatchIndexSampler(
+                len(dataset),
+                batch_size,
+                shuffle=shuffle,
+                drop_last=kwargs.pop("drop_last", False),
+                generator=generator,
+            )
+            kwargs.pop("sampler", None)
+            return DataLoader(dataset, batch_size=None, sampler=sampler, **kwargs)
+        if iterator is DataLoader and shuffle and "generator" not in kwargs:
+            kwargs["generator"] = generator
+        return iterator(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
+
+    def check_data(self, X, y=None):
+        """Data are validated in :meth:`fit`; nothing left to check here."""
+
+    # ------------------------------------------------------------------ forward
+    def _autocast(self):
+        if self.precision != "bf16":
+            return contextlib.nullcontext()
+        device_type = torch.device(self.device or "cpu").type
+        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
+    def _prepare_batch(self, x: torch.Tensor, training: bool) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True) if self.device is not None else x
+        target = torch.float64 if self.precision == "float64" else torch.float32
+        if x.dtype == torch.uint8:
+            x = x.to(target).div_(255.0)
+        elif x.dtype != target:
+            x = x.to(target)
+        if training and self.train_transform is not None:
+            x = self.train_transform(x)
+        if self.eval_transform is not None:
+            x = self.eval_transform(x)
+        return x
+
+    def infer(self, x, **fit_params):
+        """Scale, transform and run one batch through the module (see ``precision``)."""
+        if isinstance(x, Mapping):
+            x = x["X"]
+        training = self.module_.training
+        x = self._prepare_batch(x, training)
+        try:
+            with self._autocast():
+                out = self.module_(x, **fit_params)
+        except RuntimeError as exc:
+            if isinstance(exc, torch.OutOfMemoryError) or not _SHAPE_ERROR.search(str(exc)):
+                raise
+            raise ValueError(
+                f"The network {self._module_name()} cannot process images of shape "
+                f"{tuple(x.shape[1:])}: {exc}. Check that the images have the channels and "
+                "size the network was built for, or resize them."
+            ) from exc
+        if self.precision == "bf16" and out.dtype != torch.float32:
+            out = out.float()
+        return out
+
+    def _module_name(self) -> str:
+        return repr(self.module) if isinstance(self.module, str) else self.module.__name__
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Mean loss, weighted by ``sample_weight`` x ``class_weight`` when given."""
+        y_true = y_true.to(y_pred.device)
+        loss = self.criterion_(y_pred, y_true)
+        if loss.ndim == 0:
+            return loss
+        if isinstance(X, Mapping) and "sample_weight" in X:
+            w = X["sample_weight"].to(device=loss.device, dtype=loss.dtype)
+            return (loss * w).sum() / w.sum().clamp_min(torch.finfo(loss.dtype).tiny)
+        return loss.mean()
+
+    # ------------------------------------------------------------------ fit
+    def _fit_seed(self) -> int:
+        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+
+    @contextlib.contextmanager
+    def _seeded(self, seed: int):
+        device = torch.device(self.device or "cpu")
+        cuda = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.default_generator.manual_seed(seed)
+            if cuda:
+                torch.cuda.manual_seed(seed)
+            yield
+
+    def _encode(self, y: np.ndarray, classes: Any) -> tuple[np.ndarray, np.ndarray]:
+        if classes is not None:
+            classes = np.asarray(classes)
+            if len(np.unique(classes)) != len(classes):
+                raise ValueError(f"The 'classes' parameter has duplicates: {classes!r}.")
+            unseen = np.setdiff1d(np.unique(y), classes)
+            if len(unseen):
+                raise ValueError(
+                    f"y contains labels {unseen.tolist()!r} that are not in the 'classes' "
+                    f"parameter {classes.tolist()!r}."
+                )
+            order = np.argsort(classes, kind="stable")
+            y_enc = order[np.searchsorted(classes, y, sorter=order)]
+            return classes, y_enc.astype(np.int64)
+        classes, y_enc = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the data, but "
+                f"the data contain only one class: {classes[0]!r}."
+            )
+        return classes, y_enc.astype(np.int64)
+
+    def _sample_weights(self, sample_weight: Any, y_enc: np.ndarray, classes: np.ndarray):
+        n = len(y_enc)
+        sw = check_sample_weight(sample_weight, n, owner=type(self).__name__)
+        cw = self.class_weight
+        if cw is None:
+            return sw
+        if cw == "balanced":
+            present = np.unique(y_enc)
+            per_class = np.ones(len(classes))
+            per_class[present] = compute_class_weight("balanced", classes=present, y=y_enc)
+        else:
+            unknown = [k for k in cw if k not in set(classes.tolist())]
+            if unknown:
+                raise ValueError(
+                    f"The 'class_weight' dict has labels {unknown!r} that are not among the "
+                    f"classes {classes.tolist()!r}."
+                )
+            per_class = np.array([float(cw.get(c, 1.0)) for c in classes.tolist()])
+            if not np.all(np.isfinite(per_class)) or np.any(per_class < 0):
+                raise ValueError("The 'class_weight' values must be finite and non-negative.")
+        weights = per_class[y_enc].astype(np.float32)
+        return weights if sw is None else (weights * sw).astype(np.float32)
+
+    @staticmethod
+    def _check_weighted_classes(weights: np.ndarray | None, y_enc: np.ndarray) -> None:
+        if weights is None:
+            return
+        if len(np.unique(y_enc[weights > 0])) < 2:
+            raise ValueError(
+                "Only one class has images with a non-zero weight (sample_weight x "
+                "class_weight); the classifier needs at least 2 classes to learn from."
+            )
+
+    def fit(self, X, y=None, sample_weight=None, **fit_params):
+        """Fit the network on images ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor
+            Images (N, C, H, W), (N, H, W), (N, H, W, C) or flat (N, F); uint8 is scaled to
+            [0, 1], float64 becomes float32.
+        y : array-like of shape (N,)
+            Labels of any type (ints, strings, bools).
+        sample_weight : array-like of shape (N,), default=None
+            Per-image weights in the loss.
+        **fit_params
+            Passed to the module's ``forward``.
+
+        Returns
+        -------
+        self
+        """
+        resume = bool(self.warm_start) and self.__sklearn_is_fitted__()
+        return self._fit(
+            X, y, sample_weight, resume=resume, classes=self.classes, fit_params=fit_params
+        )
+
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None, **fit_params):
+        """Train for ``max_epochs`` more epochs without re-initialising (skorch semantics).
+
+        The first call initialises the network; ``classes`` (or the ``classes`` parameter)
+        must then list every label that later calls may bring.
+        """
+        resume = self.__sklearn_is_fitted__()
+        if classes is None:
+            classes = self.classes
+        return self._fit(X, y, sample_weight, resume=resume, classes=classes, fit_params=fit_params)
+
+    def _fit(self, X, y, sample_weight, *, resume: bool, classes: Any, fit_params: dict):
+        self._check_params()
+        name = type(self).__name__
+        if isinstance(X, torch.utils.data.Dataset):
+            raise TypeError(
+                f"{name}.fit expected images as an array or tensor; got a "
+                f"{type(X).__name__}. Convert the dataset to arrays (for a torchvision "
+                "dataset, e.g. X = dataset.data, y = dataset.targets)."
+            )
+        images, _ = self._images(X, fitting=not resume)
+        y = check_labels(y, len(images), owner=name)
+        if resume:
+            classes = self.classes_
+            unseen = np.setdiff1d(np.unique(y), classes)
+            if len(unseen):
+                raise ValueError(
+                    f"y contains labels {unseen.tolist()!r} that were not seen at the first "
+                    f"fit (classes_ = {classes.tolist()!r}). Give all labels with the "
+                    "'classes' parameter or partial_fit(..., classes=...)."
+                )
+            y_enc = np.searchsorted(classes, y).astype(np.int64)
+        else:
+            classes, y_enc = self._encode(y, classes)
+        weights = self._sample_weights(sample_weight, y_enc, classes)
+        self._check_weighted_classes(weights, y_enc)
+        if not resume:
+            self._set_input_attributes(images, X, classes)
+        self._check_module_input(images)
+
+        # Continued training draws new, still reproducible, randomness for each call.
+        seed = self._fit_seed() + (len(self.history_) if resume else 0)
+        self.__dict__["_generator"] = torch.Generator().manual_seed(seed + 1)
+        dataset = ImageTensorDataset(
+            images,
+            torch.from_numpy(y_enc),
+            None if weights is None else torch.from_numpy(weights),
+        )
+        if not self.train_split and self.validation_fraction:
+            split = self._split_indices(y_enc, seed)
+            self.__dict__["_split"] = split
+            self.__dict__["_n_train"] = len(split[0])
+        else:
+            self.__dict__["_n_train"] = len(images)
+        try:
+            with self._seeded(seed):
+                if not resume:
+                    self.initialize()
+                NeuralNet.partial_fit(self, dataset, y_enc, _routing_method="fit", **fit_params)
+        finally:
+            for key in ("_generator", "_split"):
+                self.__dict__.pop(key, None)
+        self._set_training_attributes()
+        return self
+
+    def _set_input_attributes(self, images: torch.Tensor, X: Any, classes: np.ndarray) -> None:
+        self.__dict__.pop("_net_shape", None)
+        shape = tuple(int(v) for v in images.shape[1:])
+        self.__dict__["_classes"] = classes
+        self.image_shape_ = shape
+        self.n_features_in_ = int(np.prod(shape))
+        names = getattr(X, "columns", None)
+        if names is not None and all(isinstance(c, str) for c in names):
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        else:
+            self.__dict__.pop("feature_names_in_", None)
+
+    def _check_module_input(self, images: torch.Tensor) -> None:
+        """Find the shape the network receives (after ``eval_transform``) and check it."""
+        with torch.no_grad():
+            sample = self._prepare_batch(images[:1], training=False)
+        shape = tuple(int(v) for v in sample.shape[1:])
+        if len(shape) != 3:
+            raise ValueError(
+                f"eval_transform must return image batches (B, C, H, W); it returned a "
+                f"tensor of shape {tuple(sample.shape)}."
+            )
+        fitted = self.__dict__.get("_net_shape")
+        if fitted is not None and fitted[0] != shape[0]:
+            raise ValueError(
+                f"X has images with {shape[0]} channel(s) after eval_transform, but the "
+                f"network was fitted on {fitted[0]}."
+            )
+        if fitted is None:
+            self.__dict__["_net_shape"] = shape
+        if not isinstance(self.module, str):
+            return
+        info = get_model_info(self.module)
+        h, w = shape[1], shape[2]
+        mh, mw = info.min_input_size
+        if h < mh or w < mw:
+            raise ValueError(
+                f"Model {self.module!r} needs images of at least {mh}x{mw} pixels; got "
+                f"{h}x{w}. Resize the images (e.g. eval_transform=torchvision.transforms.v2"
+                f".Resize(({mh}, {mw}))) or choose a model that accepts smaller images, such "
+                "as 'mlp'."
+            )
+
+    def _set_training_attributes(self) -> None:
+        history = self.history_
+        self.n_iter_ = len(history)
+        self.loss_curve_ = [float(v) for v in history[:, "train_loss"]] if len(history) else []
+        scores = [row["valid_acc"] for row in history if "valid_acc" in row]
+        if scores:
+            self.validation_scores_ = [float(v) for v in scores]
+            self.best_validation_score_ = float(max(scores))
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        checkpoint = dict(self.callbacks_).get("checkpoint")
+        if checkpoint is not None and not getattr(checkpoint, "temporary_", True):
+            self.checkpoint_path_ = checkpoint.run_dir_
+
+    # ------------------------------------------------------------------ predict
+    def _as_dataset(self, X: Any) -> Any:
+        if isinstance(X, (ImageTensorDataset, torch.utils.data.Dataset)) and not isinstance(
+            X, np.ndarray
+        ):
+            return X
+        self._check_fitted()
+        images, _ = self._images(X, fitting=False)
+        if hasattr(self, "feature_names_in_"):
+            names = getattr(X, "columns", None)
+            if names is not None and list(names) != list(self.feature_names_in_):
+                raise ValueError(
+                    "The feature names should match those that were passed during fit."
+                )
+            if names is None:
+                warnings.warn(
+                    f"X does not have valid feature names, but {type(self).__name__} was "
+                    "fitted with feature names",
+                    UserWarning,
+                    stacklevel=3,
+                )
+        return ImageTensorDataset(images)
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor
+            Images in any layout accepted by :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        self._check_fitted()
+        dataset = self._as_dataset(X)
+        return NeuralNet.predict_proba(self, dataset)
+
+    def predict(self, X):
+        """Predicted labels (the user's labels, from ``classes_``)."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on ``X``, ``y``; labels never seen at fit are an error."""
+        self._check_fitted()
+        y_arr = check_labels(y, len(y) if hasattr(y, "__len__") else -1, owner=type(self).__name__)
+        unseen = np.setdiff1d(np.unique(y_arr), self.classes_)
+        if len(unseen):
+            raise ValueError(
+                f"y contains labels {unseen.tolist()!r} that were not seen at fit "
+                f"(classes_ = {self.classes_.tolist()!r}); the classifier can never predict "
+                "them. Pass all labels at fit with the 'classes' parameter."
+            )
+        return super().score(X, y_arr, sample_weight=sample_weight)
+
+    # ------------------------------------------------------------------ persistence
+    def __setstate__(self, state):
+        raw = state.get("device", "auto")
+        state = dict(state)
+        state["device"] = resolve_device(raw) or "cpu"
+        super().__setstate__(state)
+        if raw == "auto":
+            self.__dict__["device"] = raw
+
+    def to_device(self, device: str) -> CNNClassifier:
+        """Move the fitted module and optimizer state to ``device``; see :func:`to_device`."""
+        from ._device import to_device
+
+        return to_device(self, device)

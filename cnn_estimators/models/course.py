@@ -1,0 +1,699 @@
+"""The networks of the course, reproduced layer for layer.
+
+All layers use PyTorch defaults (bias on, no padding) unless stated otherwise.
+Every network outputs logits; the loss (``nn.CrossEntropyLoss``) applies the
+softmax. Fully connected layers are sized from ``input_size`` by shape arithmetic,
+so the networks work for any dataset whose images are at least ``min_input_size``.
+
+Each convolutional network is a :class:`ConvClassifier` with the attributes
+``features`` (an ``nn.Sequential`` of convolution blocks), optionally ``pool``
+(global pooling) and ``classifier`` (an ``nn.Sequential`` starting with
+``nn.Flatten``), so layers can be inspected as ``model.features[0]`` and appear as
+``features.0`` in :func:`cnn_estimators.summary.summary`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ._registry import (
+    _check_choice,
+    _check_common,
+    _check_dropout,
+    _is_int,
+    _param_error,
+    register_model,
+)
+
+__all__ = [
+    "MLP",
+    "BatchNormCNN",
+    "CifarCNN",
+    "ConvClassifier",
+    "ExampleCNN",
+    "FashionCNN",
+    "GlobalPoolCNN",
+    "bn_cnn",
+    "cifar_cnn",
+    "example_cnn",
+    "fashion_cnn",
+    "global_pool_cnn",
+    "mlp",
+]
+
+
+def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+def _output_size(layer: nn.Module, size: tuple[int, int]) -> tuple[int, int]:
+    """Spatial output size of ``layer`` for an input of ``size`` (shape arithmetic)."""
+    if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+        kernel, stride = _pair(layer.kernel_size), _pair(layer.stride)
+        padding, dilation = _pair(layer.padding), _pair(layer.dilation)
+        ceil = getattr(layer, "ceil_mode", False)
+        out = []
+        for n, k, s, p, d in zip(size, kernel, stride, padding, dilation, strict=True):
+            span = n + 2 * p - d * (k - 1) - 1
+            if span < 0:
+                return (0, 0)
+            out.append((-(-span // s) if ceil else span // s) + 1)
+        return (out[0], out[1])
+    if isinstance(layer, nn.Sequential):
+        for sub in layer:
+            size = _output_size(sub, size)
+        return size
+    # Activations, batch normalisation, dropout: size unchanged.
+    return size
+
+
+def _flat_features(features: nn.Sequential, input_size: tuple[int, int], model: str) -> int:
+    """Number of values per image after ``features`` and ``nn.Flatten``."""
+    size = input_size
+    channels = None
+    for layer in features:
+        size = _output_size(layer, size)
+        if size[0] < 1 or size[1] < 1:
+            raise ValueError(
+                f"Model {model!r} cannot process images of {input_size[0]}x{input_size[1]} "
+                f"pixels: they are too small for layer {layer!r}."
+            )
+        if isinstance(layer, nn.Conv2d):
+            channels = layer.out_channels
+    assert channels is not None
+    return channels * size[0] * size[1]
+
+
+class ConvClassifier(nn.Module):
+    """Base class: ``classifier(pool(features(x)))``.
+
+    Parameters
+    ----------
+    features : torch.nn.Sequential
+        Convolutional feature extractor.
+    classifier : torch.nn.Sequential
+        Head mapping the (pooled) feature maps to logits; starts with ``nn.Flatten``.
+    pool : torch.nn.Module, optional
+        Global pooling between ``features`` and ``classifier``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> net = ConvClassifier(nn.Sequential(nn.Conv2d(1, 4, 3)),
+    ...                      nn.Sequential(nn.Flatten(), nn.Linear(4, 2)),
+    ...                      pool=nn.AdaptiveAvgPool2d(1))
+    >>> net(torch.zeros(3, 1, 8, 8)).shape
+    torch.Size([3, 2])
+    """
+
+    def __init__(
+        self,
+        features: nn.Sequential,
+        classifier: nn.Sequential,
+        pool: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.features = features
+        self.pool = pool  # registered as a submodule unless None
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the logits for a batch of images ``x`` of shape ``(N, C, H, W)``."""
+        x = self.features(x)
+        if self.pool is not None:
+            x = self.pool(x)
+        return self.classifier(x)
+
+
+def _dropout_layers(p: float) -> list[nn.Module]:
+    """A Dropout layer when ``p > 0``, nothing otherwise."""
+    return [nn.Dropout(p)] if p > 0 else []
+
+
+# ---------------------------------------------------------------------------
+# mlp
+# ---------------------------------------------------------------------------
+
+
+class MLP(nn.Sequential):
+    """Fully connected network: Flatten, then ``Linear -> ReLU [-> Dropout]`` blocks.
+
+    See :func:`mlp` for the parameters.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = MLP(in_channels=1, num_classes=10, input_size=(28, 28), hidden_sizes=(100,))
+    >>> [type(m).__name__ for m in net]
+    ['Flatten', 'Linear', 'ReLU', 'Linear']
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        input_size: tuple[int, int],
+        hidden_sizes: Sequence[int] = (1000,),
+        dropout: float = 0.0,
+    ) -> None:
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_channels * input_size[0] * input_size[1]
+        for hidden in hidden_sizes:
+            layers += [nn.Linear(width, hidden), nn.ReLU(), *_dropout_layers(dropout)]
+            width = hidden
+        layers.append(nn.Linear(width, num_classes))
+        super().__init__(*layers)
+
+
+@register_model(
+    "mlp",
+    min_input_size=(1, 1),
+    variable_input_size=False,
+    default_input_size=(28, 28),
+    default_in_channels=1,
+    description="Multilayer perceptron on the flattened image (no convolutions).",
+)
+def mlp(
+    *,
+    in_channels: int = 1,
+    num_classes: int = 10,
+    input_size: tuple[int, int] = (28, 28),
+    hidden_sizes: Sequence[int] = (1000,),
+    dropout: float = 0.0,
+) -> MLP:
+    """Multilayer perceptron on the flattened image.
+
+    ``Flatten -> Linear(D, h1) -> ReLU -> ... -> Linear(h_last, K)`` with
+    ``D = in_channels * H * W``. ``hidden_sizes=()`` gives a linear (softmax
+    regression) model and ``hidden_sizes=(h, h, h)`` the four-layer CIFAR-10 MLP.
+
+    Parameters
+    ----------
+    in_channels : int, default=1
+        Number of image channels.
+    num_classes : int, default=10
+        Number of output logits.
+    input_size : tuple of int, default=(28, 28)
+        ``(height, width)`` of the images; the first layer has
+        ``in_channels * height * width`` inputs.
+    hidden_sizes : sequence of int, default=(1000,)
+        Widths of the hidden layers.
+    dropout : float, default=0.0
+        Dropout probability after each hidden ReLU (no Dropout layer when 0).
+
+    Returns
+    -------
+    model : MLP
+        The network (an ``nn.Sequential``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = mlp(in_channels=1, num_classes=10, input_size=(28, 28), hidden_sizes=(256, 256))
+    >>> net(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+    in_channels, num_classes, input_size = _check_common(
+        "mlp", in_channels, num_classes, input_size
+    )
+    if (
+        isinstance(hidden_sizes, str)
+        or not isinstance(hidden_sizes, Sequence)
+        or not all(_is_int(h) and h >= 1 for h in hidden_sizes)
+    ):
+        raise _param_error("hidden_sizes", "mlp", "a tuple or list of positive ints", hidden_sizes)
+    dropout = _check_dropout(dropout, "mlp")
+    return MLP(
+        in_channels,
+        num_classes,
+        input_size,
+        hidden_sizes=tuple(int(h) for h in hidden_sizes),
+        dropout=dropout,
+    )
+
+
+# ---------------------------------------------------------------------------
+# fashion_cnn
+# ---------------------------------------------------------------------------
+
+
+class FashionCNN(ConvClassifier):
+    """Two-convolution network of the Fashion-MNIST lecture; see :func:`fashion_cnn`.
+
+    Examples
+    --------
+    >>> net = FashionCNN(in_channels=1, num_classes=10, input_size=(28, 28))
+    >>> net.classifier[1]
+    Linear(in_features=3200, out_features=200, bias=True)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        input_size: tuple[int, int],
+        dropout: float = 0.0,
+    ) -> None:
+        features = nn.Sequential(
+            nn.Conv2d(in_channels, 64, kernel_size=3),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+            nn.Conv2d(64, 128, kernel_size=3),
+            nn.MaxPool2d(2),
+            nn.ReLU(),
+        )
+        n_flat = _flat_features(features, input_size, "fashion_cnn")
+        classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(n_flat, 200),
+            nn.ReLU(),
+            *_dropout_layers(dropout),
+            nn.Linear(200, num_classes),
+        )
+        super().__init__(features, classifier)
+
+
+@register_model(
+    "fashion_cnn",
+    # 10 -> conv3 -> 8 -> pool -> 4 -> conv3 -> 2 -> pool -> 1; 9 gives 0 after the last pool.
+    min_input_size=(10, 10),
+    variable_input_size=False,
+    default_input_size=(28, 28),
+    default_in_channels=1,
+    description="Two 3x3 convolutions with max pooling and a 200-unit hidden layer.",
+)
+def fashion_cnn(
+    *,
+    in_channels: int = 1,
+    num_classes: int = 10,
+    input_size: tuple[int, int] = (28, 28),
+    dropout: float = 0.0,
+) -> FashionCNN:
+    """Two-convolution network of the Fashion-MNIST lecture.
+
+    ``Conv2d(C, 64, 3) -> MaxPool2d(2) -> ReLU -> Conv2d(64, 128, 3) -> MaxPool2d(2)
+    -> ReLU -> Flatten -> Linear(., 200) -> ReLU [-> Dropout] -> Linear(200, K)``.
+    On 1x28x28 images the flattened size is 128 * 5 * 5 = 3200 and the network has
+    716,706 parameters for 10 classes. Images must be at least 10x10.
+
+    Parameters
+    ----------
+    in_channels : int, default=1
+        Number of image channels.
+    num_classes : int, default=10
+        Number of output logits.
+    input_size : tuple of int, default=(28, 28)
+        ``(height, width)`` of the images (sizes the first Linear layer).
+    dropout : float, default=0.0
+        Dropout probability before the last Linear layer (no Dropout layer when 0).
+
+    Returns
+    -------
+    model : FashionCNN
+        The network, with ``features`` and ``classifier`` submodules.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = fashion_cnn(in_channels=1, num_classes=10, input_size=(28, 28))
+    >>> net(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+    in_channels, num_classes, input_size = _check_common(
+        "fashion_cnn", in_channels, num_classes, input_size
+    )
+    dropout = _check_dropout(dropout, "fashion_cnn")
+    return FashionCNN(in_channels, num_classes, input_size, dropout=dropout)
+
+
+# ---------------------------------------------------------------------------
+# global_pool_cnn
+# ---------------------------------------------------------------------------
+
+_GLOBAL_POOLS = {"max": nn.AdaptiveMaxPool2d, "avg": nn.AdaptiveAvgPool2d}
+
+
+class GlobalPoolCNN(ConvClassifier):
+    """Three conv blocks, global pooling and one Linear layer; see :func:`global_pool_cnn`.
+
+    Examples
+    --------
+    >>> net = GlobalPoolCNN(in_channels=3, num_classes=10, global_pool="avg")
+    >>> net.pool
+    AdaptiveAvgPool2d(output_size=1)
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, global_pool: str = "max") -> None:
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for width in (16, 32, 81):
+            layers += [
+                nn.Conv2d(channels, width, kernel_size=3, stride=1, padding=1),
+                nn.ReLU(),
+                nn.MaxPool2d(2, 2),
+            ]
+            channels = width
+        super().__init__(
+            nn.Sequential(*layers),
+            nn.Sequential(nn.Flatten(), nn.Linear(channels, num_classes)),
+            pool=_GLOBAL_POOLS[global_pool](1),
+        )
+
+
+@register_model(
+    "global_pool_cnn",
+    # Three 2x2 max pools: 8 -> 4 -> 2 -> 1; 7 gives 0 after the third pool.
+    min_input_size=(8, 8),
+    variable_input_size=True,
+    default_input_size=(32, 32),
+    default_in_channels=3,
+    description="Three conv blocks (16, 32, 81 channels) with global max/average pooling.",
+)
+def global_pool_cnn(
+    *,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    input_size: tuple[int, int] = (32, 32),
+    global_pool: str = "max",
+) -> GlobalPoolCNN:
+    """Convolutional network with global pooling instead of a flattened feature map.
+
+    Three blocks ``Conv2d(3x3, stride 1, padding 1) -> ReLU -> MaxPool2d(2, 2)``
+    with 16, 32 and 81 channels, then global max (or average) pooling,
+    ``Flatten -> Linear(81, K)``. Because of the global pooling the classifier does
+    not depend on the image size: the network accepts any image of at least 8x8
+    pixels, also of another size than ``input_size`` at predict time.
+
+    Parameters
+    ----------
+    in_channels : int, default=3
+        Number of image channels.
+    num_classes : int, default=10
+        Number of output logits.
+    input_size : tuple of int, default=(32, 32)
+        ``(height, width)`` of the training images (only checked, not needed for sizing).
+    global_pool : {"max", "avg"}, default="max"
+        Global pooling operation.
+
+    Returns
+    -------
+    model : GlobalPoolCNN
+        The network, with ``features``, ``pool`` and ``classifier`` submodules.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = global_pool_cnn(in_channels=3, num_classes=10, input_size=(32, 32))
+    >>> net(torch.zeros(2, 3, 32, 32)).shape, net(torch.zeros(2, 3, 50, 40)).shape
+    (torch.Size([2, 10]), torch.Size([2, 10]))
+    """
+    in_channels, num_classes, input_size = _check_common(
+        "global_pool_cnn", in_channels, num_classes, input_size
+    )
+    global_pool = _check_choice(global_pool, "global_pool", "global_pool_cnn", _GLOBAL_POOLS)
+    return GlobalPoolCNN(in_channels, num_classes, global_pool=global_pool)
+
+
+# ---------------------------------------------------------------------------
+# cifar_cnn
+# ---------------------------------------------------------------------------
+
+
+class CifarCNN(ConvClassifier):
+    """The CIFAR-10 lab network; see :func:`cifar_cnn`.
+
+    Examples
+    --------
+    >>> net = CifarCNN(in_channels=3, num_classes=10)
+    >>> net.classifier[1]
+    Linear(in_features=126, out_features=64, bias=True)
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.1) -> None:
+        features = nn.Sequential(
+            nn.Conv2d(in_channels, 32, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(32, 64, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(64, 126, kernel_size=3, padding=1),
+            nn.ReLU(),
+        )
+        classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(126, 64),
+            nn.ReLU(),
+            *_dropout_layers(dropout),
+            nn.Linear(64, num_classes),
+        )
+        super().__init__(features, classifier, pool=nn.AdaptiveAvgPool2d(1))
+
+
+@register_model(
+    "cifar_cnn",
+    # Two 2x2 max pools: 4 -> 2 -> 1; 3 gives 0 after the second pool.
+    min_input_size=(4, 4),
+    variable_input_size=True,
+    default_input_size=(32, 32),
+    default_in_channels=3,
+    description="CIFAR-10 lab network: three padded 3x3 convs, global average pooling.",
+)
+def cifar_cnn(
+    *,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    input_size: tuple[int, int] = (32, 32),
+    dropout: float = 0.1,
+) -> CifarCNN:
+    """The CIFAR-10 lab network.
+
+    ``Conv2d(C, 32, 3, padding=1) -> ReLU -> MaxPool2d(2, 2) -> Conv2d(32, 64, 3,
+    padding=1) -> ReLU -> MaxPool2d(2, 2) -> Conv2d(64, 126, 3, padding=1) -> ReLU
+    -> AdaptiveAvgPool2d(1) -> Flatten -> Linear(126, 64) -> ReLU -> Dropout(0.1)
+    -> Linear(64, K)``. 100,872 parameters for 3x32x32 images and 10 classes. The
+    global average pooling makes it accept any image of at least 4x4 pixels.
+
+    Parameters
+    ----------
+    in_channels : int, default=3
+        Number of image channels.
+    num_classes : int, default=10
+        Number of output logits.
+    input_size : tuple of int, default=(32, 32)
+        ``(height, width)`` of the training images (only checked, not needed for sizing).
+    dropout : float, default=0.1
+        Dropout probability in the classifier (no Dropout layer when 0).
+
+    Returns
+    -------
+    model : CifarCNN
+        The network, with ``features``, ``pool`` and ``classifier`` submodules.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = cifar_cnn(in_channels=3, num_classes=10, input_size=(32, 32))
+    >>> net(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+    """
+    in_channels, num_classes, input_size = _check_common(
+        "cifar_cnn", in_channels, num_classes, input_size
+    )
+    dropout = _check_dropout(dropout, "cifar_cnn")
+    return CifarCNN(in_channels, num_classes, dropout=dropout)
+
+
+# ---------------------------------------------------------------------------
+# example_cnn
+# ---------------------------------------------------------------------------
+
+
+class ExampleCNN(ConvClassifier):
+    """The assignment network; see :func:`example_cnn`.
+
+    Examples
+    --------
+    >>> net = ExampleCNN(in_channels=3, num_classes=10, input_size=(32, 32))
+    >>> net.classifier[1]
+    Linear(in_features=2048, out_features=64, bias=True)
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, input_size: tuple[int, int]) -> None:
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for width in (32, 64, 128):
+            layers += [
+                nn.Conv2d(channels, width, kernel_size=5, stride=1, padding=2),
+                nn.ReLU(),
+                nn.MaxPool2d(2, 2),
+            ]
+            channels = width
+        features = nn.Sequential(*layers)
+        n_flat = _flat_features(features, input_size, "example_cnn")
+        classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(n_flat, 64),
+            nn.ReLU(),
+            nn.Linear(64, num_classes),
+        )
+        super().__init__(features, classifier)
+
+
+@register_model(
+    "example_cnn",
+    # Three 2x2 max pools: 8 -> 4 -> 2 -> 1; 7 gives 0 after the third pool.
+    min_input_size=(8, 8),
+    variable_input_size=False,
+    default_input_size=(32, 32),
+    default_in_channels=3,
+    description="Assignment network: three 5x5 conv blocks (32, 64, 128) and a 64-unit layer.",
+)
+def example_cnn(
+    *,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    input_size: tuple[int, int] = (32, 32),
+) -> ExampleCNN:
+    """The assignment network.
+
+    Three blocks ``Conv2d(5x5, stride 1, padding 2) -> ReLU -> MaxPool2d(2, 2)``
+    with 32, 64 and 128 filters, then ``Flatten -> Linear(., 64) -> ReLU ->
+    Linear(64, K)``. On 3x32x32 images the flattened size is 128 * 4 * 4 = 2048 and
+    the network has 390,410 parameters for 10 classes. Images must be at least 8x8.
+
+    Parameters
+    ----------
+    in_channels : int, default=3
+        Number of image channels.
+    num_classes : int, default=10
+        Number of output logits.
+    input_size : tuple of int, default=(32, 32)
+        ``(height, width)`` of the images (sizes the first Linear layer).
+
+    Returns
+    -------
+    model : ExampleCNN
+        The network, with ``features`` and ``classifier`` submodules.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = example_cnn(in_channels=1, num_classes=10, input_size=(28, 28))
+    >>> net(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+    in_channels, num_classes, input_size = _check_common(
+        "example_cnn", in_channels, num_classes, input_size
+    )
+    return ExampleCNN(in_channels, num_classes, input_size)
+
+
+# ---------------------------------------------------------------------------
+# bn_cnn
+# ---------------------------------------------------------------------------
+
+
+def _conv_bn_lrelu(in_channels: int, out_channels: int) -> list[nn.Module]:
+    return [
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+        nn.BatchNorm2d(out_channels),
+        nn.LeakyReLU(),
+    ]
+
+
+class BatchNormCNN(ConvClassifier):
+    """Four convolutions with batch normalisation; see :func:`bn_cnn`.
+
+    Examples
+    --------
+    >>> net = BatchNormCNN(in_channels=3, num_classes=10, input_size=(32, 32))
+    >>> net.classifier[2]
+    Linear(in_features=4096, out_features=1000, bias=True)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        input_size: tuple[int, int],
+        dropout: float = 0.1,
+    ) -> None:
+        features = nn.Sequential(
+            *_conv_bn_lrelu(in_channels, 32),
+            *_conv_bn_lrelu(32, 32),
+            nn.MaxPool2d(2, 2),
+            *_conv_bn_lrelu(32, 64),
+            *_conv_bn_lrelu(64, 64),
+            nn.MaxPool2d(2, 2),
+        )
+        n_flat = _flat_features(features, input_size, "bn_cnn")
+        classifier = nn.Sequential(
+            nn.Flatten(),
+            *_dropout_layers(dropout),
+            nn.Linear(n_flat, 1000),
+            nn.ReLU(),
+            nn.Linear(1000, 512),
+            nn.ReLU(),
+            *_dropout_layers(dropout),
+            nn.Linear(512, num_classes),
+        )
+        super().__init__(features, classifier)
+
+
+@register_model(
+    "bn_cnn",
+    # Two 2x2 max pools: 4 -> 2 -> 1; 3 gives 0 after the second pool.
+    min_input_size=(4, 4),
+    variable_input_size=False,
+    default_input_size=(32, 32),
+    default_in_channels=3,
+    description="Four 3x3 convs with batch normalisation and LeakyReLU, three Linear layers.",
+)
+def bn_cnn(
+    *,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    input_size: tuple[int, int] = (32, 32),
+    dropout: float = 0.1,
+) -> BatchNormCNN:
+    """Convolutional network with batch normalisation.
+
+    ``[Conv2d(C, 32, 3, p=1) BN LeakyReLU, Conv2d(32, 32, 3, p=1) BN LeakyReLU,
+    MaxPool2d(2, 2), Conv2d(32, 64, 3, p=1) BN LeakyReLU, Conv2d(64, 64, 3, p=1) BN
+    LeakyReLU, MaxPool2d(2, 2)] -> Flatten -> Dropout -> Linear(., 1000) -> ReLU ->
+    Linear(1000, 512) -> ReLU -> Dropout -> Linear(512, K)``. Images must be at
+    least 4x4. Train it with batches of more than one image (batch normalisation).
+
+    Parameters
+    ----------
+    in_channels : int, default=3
+        Number of image channels.
+    num_classes : int, default=10
+        Number of output logits.
+    input_size : tuple of int, default=(32, 32)
+        ``(height, width)`` of the images (sizes the first Linear layer).
+    dropout : float, default=0.1
+        Probability of both Dropout layers (no Dropout layers when 0).
+
+    Returns
+    -------
+    model : BatchNormCNN
+        The network, with ``features`` and ``classifier`` submodules.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = bn_cnn(in_channels=3, num_classes=10, input_size=(32, 32)).eval()
+    >>> net(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+    """
+    in_channels, num_classes, input_size = _check_common(
+        "bn_cnn", in_channels, num_classes, input_size
+    )
+    dropout = _check_dropout(dropout, "bn_cnn")
+    return BatchNormCNN(in_channels, num_classes, input_size, dropout=dropout)

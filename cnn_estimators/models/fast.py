@@ -1,0 +1,212 @@
+"""``fast_cnn``: a small residual network designed for training on a CPU.
+
+Notes
+-----
+The course networks spend most of their compute on large convolutions at full
+resolution (``example_cnn``: 5x5 kernels) or on large fully connected layers
+(``bn_cnn``: a 4096x1000 Linear layer), and none of them combines batch
+normalisation with residual connections. ``fast_cnn`` follows the recipe of the
+small, quickly trained CIFAR-10 ResNets (e.g. the "ResNet-9" of the DAWNBench
+competition), scaled down to suit a 2-core CPU:
+
+* every convolution is 3x3, without bias, followed by batch normalisation and
+  ReLU (``Conv-BN-ReLU``); batch normalisation allows high learning rates and few
+  epochs;
+* the resolution is halved early, right after the stem, by 2x2 max pooling, so the
+  expensive wider layers run on 1/4, 1/16 and 1/64 of the pixels;
+* widths ``32 -> 64 -> 128`` (times ``width``), doubling when the resolution halves;
+* two residual blocks (two ``Conv-BN-ReLU`` each, identity shortcut) at the two
+  lowest resolutions, where they are cheap, add depth without hurting optimisation;
+  the last batch normalisation of each residual branch starts with zero scale so
+  each block starts as the identity;
+* global average pooling and a single Linear layer: few parameters, no
+  dependence on the image size, and optional Dropout before the Linear layer.
+
+The pools use ``ceil_mode=True``, so odd sizes keep their border
+(28 -> 14 -> 7 -> 4) and any image of at least 1x1 pixel is accepted.
+For 3x32x32 images and ``width=1`` the network has about 0.46 M parameters and
+needs about 20 M multiply-accumulates per image (``example_cnn``: 0.39 M and 29 M,
+``bn_cnn``: 4.7 M and 29 M).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from ._registry import _check_common, _check_dropout, _param_error, register_model
+
+__all__ = ["ConvBNReLU", "FastCNN", "ResidualBlock", "fast_cnn"]
+
+
+class ConvBNReLU(nn.Sequential):
+    """``Conv2d(3x3, padding 1, no bias) -> BatchNorm2d -> ReLU``.
+
+    Parameters
+    ----------
+    in_channels : int
+        Input channels.
+    out_channels : int
+        Output channels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> block = ConvBNReLU(3, 8)
+    >>> block(torch.zeros(2, 3, 5, 5)).shape
+    torch.Size([2, 8, 5, 5])
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+class ResidualBlock(nn.Module):
+    """``x + body(x)`` where ``body`` is two :class:`ConvBNReLU` blocks.
+
+    The scale of the last batch normalisation is initialised to zero, so the block
+    is the identity at initialisation (a well-known trick that eases training).
+
+    Parameters
+    ----------
+    channels : int
+        Number of input and output channels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> block = ResidualBlock(8)
+    >>> x = torch.rand(2, 8, 4, 4)
+    >>> torch.equal(block(x), x)
+    True
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(ConvBNReLU(channels, channels), ConvBNReLU(channels, channels))
+        nn.init.zeros_(self.body[1][1].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``x + body(x)``."""
+        return x + self.body(x)
+
+
+class FastCNN(nn.Module):
+    """Small residual network for fast CPU training; see :func:`fast_cnn`.
+
+    Parameters
+    ----------
+    in_channels : int
+        Number of image channels.
+    num_classes : int
+        Number of output logits.
+    width : float, default=1.0
+        Multiplier of the channel widths 32, 64 and 128.
+    dropout : float, default=0.0
+        Dropout probability before the Linear layer (no Dropout layer when 0).
+
+    Examples
+    --------
+    >>> net = FastCNN(in_channels=3, num_classes=10, width=0.5)
+    >>> net.classifier[-1]
+    Linear(in_features=64, out_features=10, bias=True)
+    """
+
+    def __init__(
+        self, in_channels: int, num_classes: int, width: float = 1.0, dropout: float = 0.0
+    ) -> None:
+        super().__init__()
+        c1, c2, c3 = (max(1, round(base * width)) for base in (32, 64, 128))
+        self.features = nn.Sequential(
+            OrderedDict(
+                [
+                    ("stem", ConvBNReLU(in_channels, c1)),
+                    ("pool1", nn.MaxPool2d(2, 2, ceil_mode=True)),
+                    ("conv2", ConvBNReLU(c1, c2)),
+                    ("pool2", nn.MaxPool2d(2, 2, ceil_mode=True)),
+                    ("res2", ResidualBlock(c2)),
+                    ("conv3", ConvBNReLU(c2, c3)),
+                    ("pool3", nn.MaxPool2d(2, 2, ceil_mode=True)),
+                    ("res3", ResidualBlock(c3)),
+                ]
+            )
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        head: list[nn.Module] = [nn.Flatten()]
+        if dropout > 0:
+            head.append(nn.Dropout(dropout))
+        head.append(nn.Linear(c3, num_classes))
+        self.classifier = nn.Sequential(*head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the logits for a batch of images ``x`` of shape ``(N, C, H, W)``."""
+        return self.classifier(self.pool(self.features(x)))
+
+
+@register_model(
+    "fast_cnn",
+    # The pools use ceil_mode=True, so a 1x1 image stays 1x1.
+    min_input_size=(1, 1),
+    variable_input_size=True,
+    default_input_size=(32, 32),
+    default_in_channels=3,
+    description="Our small Conv-BN-ReLU residual network (32-64-128) for fast CPU training.",
+)
+def fast_cnn(
+    *,
+    in_channels: int = 3,
+    num_classes: int = 10,
+    input_size: tuple[int, int] = (32, 32),
+    width: float = 1.0,
+    dropout: float = 0.0,
+) -> FastCNN:
+    """Small residual network designed for accuracy per CPU-second.
+
+    ``stem: Conv-BN-ReLU(C, 32) -> MaxPool(2) -> Conv-BN-ReLU(32, 64) -> MaxPool(2)
+    -> Residual(64) -> Conv-BN-ReLU(64, 128) -> MaxPool(2) -> Residual(128) ->
+    AdaptiveAvgPool2d(1) -> Flatten [-> Dropout] -> Linear(128, K)``, where
+    ``Residual(c)`` is ``x + Conv-BN-ReLU(Conv-BN-ReLU(x))``. See the module
+    docstring of :mod:`cnn_estimators.models.fast` for the design rationale.
+    Accepts images of any size (global average pooling); train it with batches of
+    more than one image (batch normalisation).
+
+    Parameters
+    ----------
+    in_channels : int, default=3
+        Number of image channels.
+    num_classes : int, default=10
+        Number of output logits.
+    input_size : tuple of int, default=(32, 32)
+        ``(height, width)`` of the training images (only checked, not needed for sizing).
+    width : float, default=1.0
+        Multiplier of the channel widths 32, 64 and 128 (e.g. 0.5 for a network
+        about four times cheaper, 2.0 for a more accurate, slower one).
+    dropout : float, default=0.0
+        Dropout probability before the Linear layer (no Dropout layer when 0).
+
+    Returns
+    -------
+    model : FastCNN
+        The network, with ``features``, ``pool`` and ``classifier`` submodules.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = fast_cnn(in_channels=1, num_classes=10, input_size=(28, 28))
+    >>> net(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+    in_channels, num_classes, input_size = _check_common(
+        "fast_cnn", in_channels, num_classes, input_size
+    )
+    if not isinstance(width, numbers.Real) or isinstance(width, bool) or not 0 < float(width) <= 16:
+        raise _param_error("width", "fast_cnn", "a float in the range (0, 16]", width)
+    dropout = _check_dropout(dropout, "fast_cnn")
+    return FastCNN(in_channels, num_classes, width=float(width), dropout=dropout)
