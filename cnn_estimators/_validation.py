@@ -96,6 +96,19 @@ def _as_array(X: Any, owner: str) -> np.ndarray:
     return X
 
 
+def _check_object_values(X: np.ndarray, owner: str) -> None:
+    """Reject object arrays holding anything but numbers (dicts, strings, None ...)."""
+    for value in X.flat:
+        if isinstance(value, (numbers.Number, np.generic)) and not isinstance(value, bool):
+            continue
+        if isinstance(value, bool):
+            continue
+        raise TypeError(
+            f"{owner} expected numeric pixel values, but X holds {type(value).__name__} "
+            f"objects (e.g. {value!r:.40}). Convert the images to a numeric array first."
+        )
+
+
 def infer_image_shape(n_features: int) -> tuple[int, int, int]:
     """Guess the (C, H, W) shape of flat images of ``n_features`` values.
 
@@ -156,6 +169,13 @@ def check_images(
         Whether the input was given as flat (N, F) rows.
     """
     X = _as_array(X, owner)
+    if isinstance(X, np.ndarray) and X.dtype == object:
+        _check_object_values(X, owner)
+    if isinstance(X, np.ndarray) and X.dtype.kind in "USV":
+        raise TypeError(
+            f"{owner} expected numeric pixel values, but X holds strings or bytes (dtype "
+            f"{X.dtype}). Convert the images to a numeric array first."
+        )
     if isinstance(X, np.ndarray) and X.dtype == np.uint8:
         dtype: Any = None  # keep uint8
     else:
@@ -184,6 +204,11 @@ def check_images(
             input_name="X",
             estimator=owner,
         )
+    except TypeError as exc:
+        raise TypeError(
+            f"{owner} expected numeric pixel values, but X holds non-numeric values "
+            f"({exc}). Convert the images to a numeric array first."
+        ) from exc
     except ValueError as exc:
         if "could not convert" in str(exc):
             raise ValueError(

@@ -278,12 +278,12 @@ class CNNClassifier(NeuralNetClassifier):
             self.__dict__.pop(name, None)
 
     # ------------------------------------------------------------------ parameters
-    # Parameters that may hold an nn.Module (torchvision transforms) without being a
-    # skorch component: stored as plain attributes, not registered by skorch.
-    _PLAIN_PARAMS = frozenset({"train_transform", "eval_transform"})
-
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in self._PLAIN_PARAMS:
+        # skorch registers torch objects set on the net as components, and refuses them
+        # outside its initialize methods. A parameter (no trailing underscore) holding a
+        # module -- a torchvision transform, or a module instance that fit then rejects
+        # with a clear message -- is a plain value.
+        if not name.endswith("_") and isinstance(value, (nn.Module, torch.optim.Optimizer)):
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)
@@ -304,16 +304,54 @@ class CNNClassifier(NeuralNetClassifier):
     def device(self, value: Any) -> None:
         self.__dict__["device"] = value
 
+    _COMPONENTS = ("module", "criterion", "optimizer", "callbacks")
+
     def set_params(self, **params: Any) -> CNNClassifier:
-        """Set parameters; like skorch's, but an invalid value is only reported by ``fit``."""
+        """Set parameters; they take effect at the next ``fit`` (scikit-learn's convention).
+
+        Unlike skorch, nothing is re-initialised here and nothing is validated: an invalid
+        value is reported by ``fit``. On a fitted estimator, ``lr`` and ``optimizer__<name>``
+        are also applied to the live optimizer, so that ``partial_fit`` or a warm-started
+        ``fit`` continue with them; a new module, criterion, optimizer or callback setting
+        rebuilds that part at the next ``fit``.
+        """
+        routed = [
+            k
+            for k in params
+            if "__" in k
+            or k in self._COMPONENTS
+            or (self.initialized_ and any(k.startswith(p) for p in self.prefixes_))
+        ]
         if not self.initialized_:
-            # skorch initialises callbacks right here; before the first fit they are only
-            # stored, and fit() builds and validates them (scikit-learn's convention).
-            for key in [k for k in params if k.startswith("callbacks")]:
-                self.__dict__[key] = params.pop(key)
-                if key != "callbacks":
-                    self._params_to_validate.add(key)
+            routed = [k for k in routed if k.startswith("callbacks")]
+        stale = self.__dict__.setdefault("_stale", set()) if self.initialized_ else set()
+        for key in routed:
+            value = params.pop(key)
+            self.__dict__[key] = value
+            component = key.split("__", 1)[0]
+            if "__" in key:
+                self._params_to_validate.add(key)
+            if self.initialized_ and component == "optimizer" and "__" in key:
+                if not self._set_live_optimizer_param(key.split("__", 1)[1], value):
+                    stale.add("optimizer")
+            elif component in self._COMPONENTS:
+                stale.add(component)
+            elif self.initialized_:
+                stale.add("validate")
+        if "lr" in params and self.initialized_:
+            self.__dict__["lr"] = params.pop("lr")
+            self._set_live_optimizer_param("lr", self.lr)
         return super().set_params(**params)
+
+    def _set_live_optimizer_param(self, name: str, value: Any) -> bool:
+        """Set ``name`` in every param group of the live optimizer, if it has it."""
+        optimizer = self.__dict__.get("optimizer_")
+        groups = getattr(optimizer, "param_groups", None)
+        if not groups or "__" in name or not all(name in g for g in groups):
+            return False
+        for group in groups:
+            group[name] = value
+        return True
 
     def _get_param_names(self) -> list[str]:
         return [k for k in self.__dict__ if not k.endswith("_") and not k.startswith("_")]
@@ -443,6 +481,13 @@ class CNNClassifier(NeuralNetClassifier):
                 "Pass the class and its arguments (module=MyNet, module__width=64): an instance "
                 "is never re-initialised, so every cross-validation fold and grid-search "
                 "candidate would keep training the same weights."
+            )
+        if isinstance(self.criterion, nn.Module):
+            raise TypeError(
+                f"The 'criterion' parameter of {name} must be a loss class; got an instance "
+                f"of {type(self.criterion).__name__} instead. Pass the class and its "
+                "arguments as criterion__<name>, e.g. criterion=nn.CrossEntropyLoss, "
+                "criterion__label_smoothing=0.1."
             )
         if isinstance(self.module, str):
             get_model_info(self.module)  # raises with the valid names and a suggestion
@@ -785,7 +830,7 @@ class CNNClassifier(NeuralNetClassifier):
         if len(classes) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, but "
-                f"the data contain only one class: {classes[0]!r}."
+                f"the data contain only one class: {classes.tolist()[0]!r}."
             )
         return classes, y_enc.astype(np.int64)
 
@@ -859,6 +904,11 @@ class CNNClassifier(NeuralNetClassifier):
 
     def _fit(self, X, y, sample_weight, *, resume: bool, classes: Any, fit_params: dict):
         self._check_params()
+        stale = self.__dict__.pop("_stale", set())
+        if resume and stale & {"module", "criterion"}:
+            resume = False  # a new network cannot continue from the old weights
+        if resume:
+            self._validate_params()
         name = type(self).__name__
         if isinstance(X, torch.utils.data.Dataset):
             raise TypeError(
@@ -904,6 +954,11 @@ class CNNClassifier(NeuralNetClassifier):
             with self._seeded(seed):
                 if not resume:
                     self.initialize()
+                else:
+                    if "callbacks" in stale:
+                        self._initialize_callbacks()
+                    if "optimizer" in stale:
+                        self._initialize_optimizer()
                 NeuralNet.partial_fit(self, dataset, y_enc, _routing_method="fit", **fit_params)
         finally:
             for key in ("_generator", "_split"):

@@ -7,11 +7,14 @@ import os
 import matplotlib
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 
 matplotlib.use("Agg")
-# Keep the suite's timing stable on the 2-core CI machine.
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One torch thread per xdist worker: two workers with two threads each would
+    # oversubscribe the 2-core machine, and torch's OpenMP threads slow down sharply then.
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
