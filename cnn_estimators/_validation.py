@@ -97,16 +97,20 @@ def _as_array(X: Any, owner: str) -> np.ndarray:
 
 
 def _check_object_values(X: np.ndarray, owner: str) -> None:
-    """Reject object arrays holding anything but numbers (dicts, strings, None ...)."""
+    """Reject object arrays holding anything that float() cannot take (dicts, None ...).
+
+    Numbers and strings pass here: scikit-learn converts numeric strings, and a
+    non-numeric string fails that conversion with its own message.
+    """
+    allowed = (str, bytes, numbers.Number, np.generic, np.ndarray, list, tuple)
     for value in X.flat:
-        if isinstance(value, (numbers.Number, np.generic)) and not isinstance(value, bool):
-            continue
-        if isinstance(value, bool):
-            continue
-        raise TypeError(
-            f"{owner} expected numeric pixel values, but X holds {type(value).__name__} "
-            f"objects (e.g. {value!r:.40}). Convert the images to a numeric array first."
-        )
+        if not isinstance(value, allowed):
+            kind = type(value).__name__
+            raise TypeError(
+                f"{owner} expected numeric pixel values, but X holds {kind} objects (e.g. "
+                f"{value!r:.40}); float() argument must be a string or a real number, not "
+                f"'{kind}'. Convert the images to a numeric array first."
+            )
 
 
 def infer_image_shape(n_features: int) -> tuple[int, int, int]:

@@ -329,7 +329,7 @@ class CNNClassifier(NeuralNetClassifier):
             value = params.pop(key)
             self.__dict__[key] = value
             component = key.split("__", 1)[0]
-            if "__" in key:
+            if "__" in key or self.initialized_:
                 self._params_to_validate.add(key)
             if self.initialized_ and component == "optimizer" and "__" in key:
                 if not self._set_live_optimizer_param(key.split("__", 1)[1], value):

@@ -1,0 +1,81 @@
+"""Factories return configured, clonable CNNClassifier instances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from cnn_estimators import (
+    CNNClassifier,
+    make_cifar_cnn,
+    make_classifier,
+    make_fashion_mnist_cnn,
+    make_mlp,
+    make_mnist_cnn,
+    make_resnet18_classifier,
+)
+from cnn_estimators.factories import CIFAR10_MEAN, FASHION_MNIST_MEAN, MNIST_MEAN
+
+FACTORIES = [
+    make_mlp,
+    make_mnist_cnn,
+    make_fashion_mnist_cnn,
+    make_cifar_cnn,
+    make_resnet18_classifier,
+]
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_factories_return_clonable_estimators(factory):
+    est = factory()
+    assert isinstance(est, CNNClassifier)
+    cloned = clone(est)
+    assert cloned.get_params(deep=False).keys() == est.get_params(deep=False).keys()
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_model_argument_and_overrides(factory):
+    est = factory(model="global_pool_cnn", lr=0.123, max_epochs=1)
+    assert est.module == "global_pool_cnn" and est.lr == 0.123 and est.max_epochs == 1
+
+
+def test_dataset_defaults():
+    assert make_cifar_cnn().optimizer == "sgd"
+    assert make_cifar_cnn().get_params()["optimizer__momentum"] == 0.9
+    assert "optimizer__momentum" not in make_cifar_cnn(optimizer="adam").get_params()
+    assert list(make_cifar_cnn().eval_transform.mean) == list(CIFAR10_MEAN)
+    assert list(make_mnist_cnn().eval_transform.mean) == list(MNIST_MEAN)
+    assert list(make_fashion_mnist_cnn().eval_transform.mean) == list(FASHION_MNIST_MEAN)
+    res = make_resnet18_classifier()
+    assert (res.lr, res.batch_size, res.optimizer) == (5e-4, 32, "adam")
+    assert res.module__freeze == "all_but_layer4" and res.module__image_size == 224
+
+
+def test_make_classifier():
+    est = make_classifier("bn_cnn", lr=0.5)
+    assert est.module == "bn_cnn" and est.lr == 0.5
+    with pytest.raises(ValueError, match="Did you mean 'bn_cnn'"):
+        make_classifier("bn_cn")
+
+
+def test_cifar_factory_trains_on_rgb_images():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (32, 3, 16, 16), dtype=np.uint8)
+    y = np.arange(32) % 2
+    est = make_cifar_cnn(max_epochs=1, random_state=0, device="cpu").fit(X, y)
+    assert isinstance(est.optimizer_, torch.optim.SGD)
+    assert est.predict(X).shape == (32,)
+
+
+def test_resnet18_factory_trains_small():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (8, 3, 16, 16), dtype=np.uint8)
+    y = np.arange(8) % 2
+    est = make_resnet18_classifier(
+        image_size=32, max_epochs=1, random_state=0, device="cpu", batch_size=4
+    ).fit(X, y)
+    trainable = {n.split(".")[0] for n, p in est.module_.named_parameters() if p.requires_grad}
+    assert trainable == {"layer4", "fc"}
+    assert est.predict_proba(X).shape == (8, 2)
