@@ -6,6 +6,7 @@ import contextlib
 import difflib
 import inspect
 import os
+import random
 import re
 import sys
 import warnings
@@ -804,13 +805,27 @@ class CNNClassifier(NeuralNetClassifier):
 
     @contextlib.contextmanager
     def _seeded(self, seed: int):
+        """Seed torch, numpy and ``random`` for the fit, then restore the caller's state.
+
+        Code run during training (dropout, augmentation, DataLoader workers, a user's
+        transform drawing from numpy) is reproducible, and nothing outside the fit sees a
+        changed global generator.
+        """
         device = torch.device(self.device or "cpu")
         cuda = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
-            torch.default_generator.manual_seed(seed)
-            if cuda:
-                torch.cuda.manual_seed(seed)
-            yield
+        np_state = np.random.get_state()  # noqa: NPY002 -- the legacy global generator
+        py_state = random.getstate()
+        try:
+            with torch.random.fork_rng(devices=cuda):
+                torch.default_generator.manual_seed(seed)
+                if cuda:
+                    torch.cuda.manual_seed(seed)
+                np.random.seed(seed)  # noqa: NPY002 -- restored below
+                random.seed(seed)
+                yield
+        finally:
+            np.random.set_state(np_state)  # noqa: NPY002
+            random.setstate(py_state)
 
     def _encode(self, y: np.ndarray, classes: Any) -> tuple[np.ndarray, np.ndarray]:
         if classes is not None:

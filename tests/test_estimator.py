@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import random
 
 import numpy as np
 import pytest
@@ -212,9 +213,26 @@ def test_fit_does_not_touch_global_random_state(images):
     X, y = images
     torch_state = torch.get_rng_state().clone()
     np_state = np.random.get_state()[1].copy()
+    py_state = random.getstate()
     small(random_state=0).fit(X, y)
     assert torch.equal(torch_state, torch.get_rng_state())
     np.testing.assert_array_equal(np_state, np.random.get_state()[1])
+    assert py_state == random.getstate()
+
+
+def test_numpy_and_python_randomness_in_training_is_seeded(images):
+    X, y = images
+    draws = []
+
+    def noisy(x):  # a user's augmentation drawing from the global generators
+        draws.append((np.random.rand(), random.random()))
+        return x + float(np.random.rand()) * 0.01
+
+    a = small(train_transform=noisy, random_state=5).fit(X, y).predict_proba(X)
+    first, draws[:] = list(draws), []
+    b = small(train_transform=noisy, random_state=5).fit(X, y).predict_proba(X)
+    assert first == draws
+    np.testing.assert_array_equal(a, b)
 
 
 def test_reproducible_inside_cross_val_score_with_two_jobs(digits):
