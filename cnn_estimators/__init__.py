@@ -6,6 +6,7 @@ work as for any scikit-learn classifier.
 """
 
 from ._device import resolve_device, to_device
+from .adapters import ImageDatasetView, PredefinedSplit, as_dataset, predefined_split
 from .datasets import (
     ImageData,
     load_cifar10,
@@ -33,7 +34,10 @@ __all__ = [
     "PRECISIONS",
     "CNNClassifier",
     "ImageData",
+    "ImageDatasetView",
+    "PredefinedSplit",
     "__version__",
+    "as_dataset",
     "format_summary",
     "get_model",
     "get_model_info",
@@ -48,6 +52,7 @@ __all__ = [
     "make_mlp",
     "make_mnist_cnn",
     "make_resnet18_classifier",
+    "predefined_split",
     "register_model",
     "resolve_device",
     "summary",

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
-__all__ = ["BatchIndexSampler", "ImageTensorDataset"]
+__all__ = ["BatchIndexSampler", "ImageTensorDataset", "RaggedImageDataset", "SizeBucketSampler"]
 
 
 class ImageTensorDataset(Dataset):
@@ -119,3 +119,92 @@ class BatchIndexSampler(Sampler):
             order = torch.arange(self.n_samples)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield order[start : start + self.batch_size]
+
+
+class RaggedImageDataset(Dataset):
+    """Images of different sizes (a list of (C, H, W) tensors), batched by size.
+
+    Used with :class:`SizeBucketSampler`, which only ever asks for positions of images of
+    one size, so that each batch stacks into a (B, C, H, W) tensor without padding.
+    """
+
+    def __init__(
+        self,
+        images: list[torch.Tensor],
+        y: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
+        indices: torch.Tensor | None = None,
+    ) -> None:
+        self.images = images
+        self.y = y
+        self.sample_weight = sample_weight
+        self.indices = indices if indices is not None else torch.arange(len(images))
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def targets(self) -> torch.Tensor | None:
+        return None if self.y is None else self.y.index_select(0, self.indices)
+
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        """(H, W) of each image of this subset, in order."""
+        return [tuple(self.images[int(i)].shape[1:]) for i in self.indices]
+
+    def subset(self, positions: Any) -> RaggedImageDataset:
+        positions = torch.as_tensor(positions, dtype=torch.long)
+        return RaggedImageDataset(
+            self.images, self.y, self.sample_weight, self.indices.index_select(0, positions)
+        )
+
+    def __getitem__(self, index: Any) -> tuple[Any, torch.Tensor]:
+        if isinstance(index, int):
+            index = [index]
+        rows = self.indices.index_select(0, torch.as_tensor(index, dtype=torch.long))
+        images = torch.stack([self.images[int(r)] for r in rows])
+        labels = (
+            self.y.index_select(0, rows)
+            if self.y is not None
+            else torch.zeros(len(rows), dtype=torch.long)
+        )
+        if self.sample_weight is not None:
+            return {"X": images, "sample_weight": self.sample_weight.index_select(0, rows)}, labels
+        return images, labels
+
+
+class SizeBucketSampler(Sampler):
+    """Batches of positions whose images share one size; shuffled within and across sizes."""
+
+    def __init__(
+        self,
+        sizes: list[tuple[int, int]],
+        batch_size: int,
+        *,
+        shuffle: bool,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        self.sizes = sizes
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def _groups(self) -> list[torch.Tensor]:
+        groups: dict[tuple[int, int], list[int]] = {}
+        for position, size in enumerate(self.sizes):
+            groups.setdefault(size, []).append(position)
+        return [torch.tensor(v) for _, v in sorted(groups.items())]
+
+    def __len__(self) -> int:
+        return sum(-(-len(g) // self.batch_size) for g in self._groups())
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        batches = []
+        for group in self._groups():
+            if self.shuffle:
+                group = group[torch.randperm(len(group), generator=self.generator)]
+            batches.extend(group.split(self.batch_size))
+        if self.shuffle:
+            order = torch.randperm(len(batches), generator=self.generator).tolist()
+            batches = [batches[i] for i in order]
+        yield from batches

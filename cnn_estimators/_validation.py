@@ -22,7 +22,9 @@ __all__ = [
     "check_images",
     "check_labels",
     "check_param",
+    "check_ragged_images",
     "infer_image_shape",
+    "is_ragged",
 ]
 
 
@@ -231,10 +233,14 @@ def check_images(
         )
     if fitted_shape is not None:
         _check_against_fitted(X, fitted_shape, owner=owner, variable_size=variable_size)
-    if X.dtype == np.uint8:
-        tensor = torch.from_numpy(np.ascontiguousarray(X))
-    else:
-        tensor = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    with warnings.catch_warnings():
+        # Read-only input (a memmap opened with mode="r") is shared, never written to:
+        # batches are gathered with index_select, which copies.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        if X.dtype == np.uint8:
+            tensor = torch.from_numpy(np.ascontiguousarray(X))
+        else:
+            tensor = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     return tensor, was_flat
 
 
@@ -368,3 +374,76 @@ def check_sample_weight(sample_weight: Any, n_samples: int, *, owner: str) -> np
             f"The 'sample_weight' of {owner}.fit are all zero; at least one must be positive."
         )
     return sw.astype(np.float32)
+
+
+def is_ragged(X: Any) -> bool:
+    """Whether X is a list (or object array) of images that do not share one shape."""
+    if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
+        X = list(X)
+    if not isinstance(X, (list, tuple)) or len(X) < 2:
+        return False
+    shapes = set()
+    for item in X:
+        shape = getattr(item, "shape", None)
+        if shape is None:
+            try:
+                shape = np.shape(item)
+            except ValueError:
+                return True  # itself ragged
+        if len(shape) < 2:
+            return False
+        shapes.add(tuple(shape))
+        if len(shapes) > 1:
+            return True
+    return False
+
+
+def check_ragged_images(
+    X: Any, *, owner: str, fitted_channels: int | None = None
+) -> list[torch.Tensor]:
+    """Validate a list of images of different sizes; return (C, H, W) tensors.
+
+    Each image is (H, W), (C, H, W) or (H, W, C) (channels-last when the last axis is 1 or
+    3 and the first is not); all must have the same number of channels. uint8 stays uint8,
+    anything else becomes float32.
+    """
+    images = []
+    channels = set()
+    for i, item in enumerate(X):
+        arr = _as_array(item, owner) if not isinstance(item, np.ndarray) else item
+        if arr.ndim not in (2, 3):
+            raise ValueError(
+                f"{owner} expected each image of a list as (H, W), (C, H, W) or (H, W, C); "
+                f"image {i} has shape {arr.shape}."
+            )
+        keep_uint8 = arr.dtype == np.uint8
+        arr = check_array(
+            arr,
+            dtype=None if keep_uint8 else "numeric",
+            allow_nd=True,
+            ensure_all_finite=True,
+            ensure_min_samples=1,
+            ensure_min_features=1,
+            input_name=f"X[{i}]",
+            estimator=owner,
+        )
+        if arr.ndim == 2:
+            arr = arr[None]
+        elif arr.shape[-1] in (1, 3) and arr.shape[0] not in (1, 3):
+            arr = arr.transpose(2, 0, 1)
+        channels.add(arr.shape[0])
+        if keep_uint8:
+            images.append(torch.from_numpy(np.ascontiguousarray(arr)))
+        else:
+            images.append(torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)))
+    if len(channels) > 1:
+        raise ValueError(
+            f"{owner} got images with different channel counts {sorted(channels)}; convert "
+            "them to one number of channels first."
+        )
+    if fitted_channels is not None and channels != {fitted_channels}:
+        raise ValueError(
+            f"X has images with {channels.pop()} channel(s), but {owner} was fitted on "
+            f"images with {fitted_channels} channel(s)."
+        )
+    return images

@@ -26,16 +26,19 @@ from skorch.dataset import Dataset as SkorchDataset
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ._data import BatchIndexSampler, ImageTensorDataset
+from ._data import BatchIndexSampler, ImageTensorDataset, RaggedImageDataset, SizeBucketSampler
 from ._device import resolve_device
 from ._validation import (
     check_images,
     check_labels,
     check_param,
+    check_ragged_images,
     check_sample_weight,
     is_int,
+    is_ragged,
     is_real,
 )
+from .adapters import ImageDatasetView, LazyImageDataset, PredefinedSplit
 from .callbacks import (
     BestCheckpoint,
     TqdmProgressBar,
@@ -45,6 +48,11 @@ from .callbacks import (
 from .models import get_model, get_model_info, list_models
 
 __all__ = ["OPTIMIZERS", "PRECISIONS", "CNNClassifier"]
+
+#: DataLoader workers for datasets read from files (ImageFolder ...): half the cores.
+#: In-memory data uses none (workers only add copying there). Override with
+#: ``iterator_train__num_workers``.
+LAZY_NUM_WORKERS = max(1, (os.cpu_count() or 2) // 2)
 
 #: Optimizer names accepted by the ``optimizer`` parameter (case-insensitive).
 OPTIMIZERS = MappingProxyType(
@@ -710,7 +718,9 @@ class CNNClassifier(NeuralNetClassifier):
 
     def get_split_datasets(self, X, y=None, **fit_params):
         """Split off the validation set: ``train_split`` if given, else ``validation_fraction``."""
-        if self.train_split or not isinstance(X, ImageTensorDataset):
+        if isinstance(self.train_split, PredefinedSplit):
+            return X, self._dataset(*self._validation_input(self.train_split), None)
+        if self.train_split or not hasattr(X, "subset"):
             return super().get_split_datasets(X, y, **fit_params)
         if not self.validation_fraction:
             return X, None
@@ -737,6 +747,15 @@ class CNNClassifier(NeuralNetClassifier):
             )
             kwargs.pop("sampler", None)
             return DataLoader(dataset, batch_size=None, sampler=sampler, **kwargs)
+        if isinstance(dataset, RaggedImageDataset) and iterator is DataLoader:
+            sampler = SizeBucketSampler(
+                dataset.sizes, batch_size, shuffle=shuffle, generator=generator
+            )
+            kwargs.pop("sampler", None)
+            kwargs.pop("drop_last", None)
+            return DataLoader(dataset, batch_size=None, sampler=sampler, **kwargs)
+        if isinstance(dataset, LazyImageDataset) and "num_workers" not in kwargs:
+            kwargs["num_workers"] = LAZY_NUM_WORKERS
         if iterator is DataLoader and shuffle and "generator" not in kwargs:
             kwargs["generator"] = generator
         return iterator(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
@@ -926,12 +945,10 @@ class CNNClassifier(NeuralNetClassifier):
             self._validate_params()
         name = type(self).__name__
         if isinstance(X, torch.utils.data.Dataset):
-            raise TypeError(
-                f"{name}.fit expected images as an array or tensor; got a "
-                f"{type(X).__name__}. Convert the dataset to arrays (for a torchvision "
-                "dataset, e.g. X = dataset.data, y = dataset.targets)."
-            )
-        images, _ = self._images(X, fitting=not resume)
+            X = ImageDatasetView(X)
+        if isinstance(X, ImageDatasetView) and y is None:
+            y = X.targets
+        kind, images = self._input(X, fitting=not resume)
         y = check_labels(y, len(images), owner=name)
         if resume:
             classes = self.classes_
@@ -947,18 +964,15 @@ class CNNClassifier(NeuralNetClassifier):
             classes, y_enc = self._encode(y, classes)
         weights = self._sample_weights(sample_weight, y_enc, classes)
         self._check_weighted_classes(weights, y_enc)
+        probe = self._probe(kind, images)
         if not resume:
-            self._set_input_attributes(images, X, classes)
-        self._check_module_input(images)
+            self._set_input_attributes(kind, images, probe, X, classes)
+        self._check_module_input(probe)
 
         # Continued training draws new, still reproducible, randomness for each call.
         seed = self._fit_seed() + (len(self.history_) if resume else 0)
         self.__dict__["_generator"] = torch.Generator().manual_seed(seed + 1)
-        dataset = ImageTensorDataset(
-            images,
-            torch.from_numpy(y_enc),
-            None if weights is None else torch.from_numpy(weights),
-        )
+        dataset = self._dataset(kind, images, y_enc, weights)
         if not self.train_split and self.validation_fraction:
             split = self._split_indices(y_enc, seed)
             self.__dict__["_split"] = split
@@ -981,10 +995,65 @@ class CNNClassifier(NeuralNetClassifier):
         self._set_training_attributes()
         return self
 
-    def _set_input_attributes(self, images: torch.Tensor, X: Any, classes: np.ndarray) -> None:
+    def _input(self, X: Any, *, fitting: bool) -> tuple[str, Any]:
+        """Classify and validate X: ("tensor", images), ("ragged", list) or ("lazy", view)."""
+        if isinstance(X, torch.utils.data.Dataset):
+            X = ImageDatasetView(X)
+        if isinstance(X, ImageDatasetView):
+            in_memory = X.in_memory_images()
+            if in_memory is None:
+                if len(X) == 0:
+                    raise ValueError(f"{type(self).__name__} got an empty dataset.")
+                return "lazy", X
+            X = in_memory
+        if is_ragged(X):
+            fitted = None if fitting else self.image_shape_
+            return "ragged", check_ragged_images(
+                X, owner=type(self).__name__, fitted_channels=fitted and fitted[0]
+            )
+        images, _ = self._images(X, fitting=fitting)
+        return "tensor", images
+
+    @staticmethod
+    def _probe(kind: str, images: Any) -> torch.Tensor:
+        """One image per distinct size class, for the network-input checks."""
+        if kind == "tensor":
+            return images[:1]
+        if kind == "lazy":
+            return images[0][None]
+        c = images[0].shape[0]
+        h = min(int(img.shape[1]) for img in images)
+        w = min(int(img.shape[2]) for img in images)
+        return torch.zeros((1, c, h, w), dtype=images[0].dtype)
+
+    def _dataset(self, kind: str, images: Any, y_enc: Any, weights: Any) -> Any:
+        y_t = None if y_enc is None else torch.from_numpy(np.asarray(y_enc, dtype=np.int64))
+        w_t = None if weights is None else torch.from_numpy(weights)
+        if kind == "tensor":
+            return ImageTensorDataset(images, y_t, w_t)
+        if kind == "ragged":
+            return RaggedImageDataset(images, y_t, w_t)
+        return LazyImageDataset(images, y_enc, weights)
+
+    def _set_input_attributes(
+        self, kind: str, images: Any, probe: torch.Tensor, X: Any, classes: np.ndarray
+    ) -> None:
         self.__dict__.pop("_net_shape", None)
-        shape = tuple(int(v) for v in images.shape[1:])
         self.__dict__["_classes"] = classes
+        if kind == "ragged":
+            sizes = {tuple(img.shape[1:]) for img in images}
+            if not self._module_is_variable_size():
+                raise ValueError(
+                    f"X holds images of {len(sizes)} different sizes, but model "
+                    f"{self.module!r} needs one size. Resize them first, e.g. with "
+                    "cnn_estimators.preprocessing.ResizeImages('smallest') in a Pipeline, or "
+                    "use a model with global pooling such as 'global_pool_cnn'."
+                )
+            self.image_shape_ = (int(images[0].shape[0]), None, None)
+            self.__dict__.pop("n_features_in_", None)
+            self.__dict__.pop("feature_names_in_", None)
+            return
+        shape = tuple(int(v) for v in probe.shape[1:])
         self.image_shape_ = shape
         self.n_features_in_ = int(np.prod(shape))
         names = getattr(X, "columns", None)
@@ -1024,6 +1093,23 @@ class CNNClassifier(NeuralNetClassifier):
                 "as 'mlp'."
             )
 
+    def _validation_input(self, split: PredefinedSplit) -> tuple[str, Any, np.ndarray]:
+        """Validate and encode a predefined validation set like the training data."""
+        kind, images = self._input(split.X, fitting=False)
+        y = split.y
+        if y is None and isinstance(split.X, (ImageDatasetView, torch.utils.data.Dataset)):
+            y = ImageDatasetView(split.X).targets
+        y = check_labels(y, len(images), owner=type(self).__name__)
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unseen):
+            raise ValueError(
+                f"The validation labels {unseen.tolist()!r} are not among the training "
+                f"classes {self.classes_.tolist()!r}."
+            )
+        order = np.argsort(self.classes_, kind="stable")
+        y_enc = order[np.searchsorted(self.classes_, y, sorter=order)]
+        return kind, images, y_enc
+
     def _set_training_attributes(self) -> None:
         history = self.history_
         self.n_iter_ = len(history)
@@ -1041,26 +1127,27 @@ class CNNClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------------ predict
     def _as_dataset(self, X: Any) -> Any:
-        if isinstance(X, (ImageTensorDataset, torch.utils.data.Dataset)) and not isinstance(
-            X, np.ndarray
-        ):
+        if isinstance(X, (ImageTensorDataset, RaggedImageDataset, LazyImageDataset)):
             return X
         self._check_fitted()
-        images, _ = self._images(X, fitting=False)
-        if hasattr(self, "feature_names_in_"):
-            names = getattr(X, "columns", None)
-            if names is not None and list(names) != list(self.feature_names_in_):
-                raise ValueError(
-                    "The feature names should match those that were passed during fit."
-                )
-            if names is None:
-                warnings.warn(
-                    f"X does not have valid feature names, but {type(self).__name__} was "
-                    "fitted with feature names",
-                    UserWarning,
-                    stacklevel=3,
-                )
-        return ImageTensorDataset(images)
+        kind, images = self._input(X, fitting=False)
+        if kind == "tensor":
+            self._check_feature_names(X)
+        return self._dataset(kind, images, None, None)
+
+    def _check_feature_names(self, X: Any) -> None:
+        if not hasattr(self, "feature_names_in_"):
+            return
+        names = getattr(X, "columns", None)
+        if names is not None and list(names) != list(self.feature_names_in_):
+            raise ValueError("The feature names should match those that were passed during fit.")
+        if names is None:
+            warnings.warn(
+                f"X does not have valid feature names, but {type(self).__name__} was "
+                "fitted with feature names",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``.
@@ -1076,7 +1163,23 @@ class CNNClassifier(NeuralNetClassifier):
         """
         self._check_fitted()
         dataset = self._as_dataset(X)
+        if isinstance(dataset, RaggedImageDataset) and dataset.y is None:
+            return self._predict_proba_by_size(dataset)
         return NeuralNet.predict_proba(self, dataset)
+
+    def _predict_proba_by_size(self, dataset: RaggedImageDataset) -> np.ndarray:
+        """Predict each size group as one stacked tensor; rows in the input's order."""
+        groups: dict[tuple, list[int]] = {}
+        for position, size in enumerate(dataset.sizes):
+            groups.setdefault(size, []).append(position)
+        out = None
+        for positions in groups.values():
+            stacked = torch.stack([dataset.images[int(dataset.indices[p])] for p in positions])
+            proba = NeuralNet.predict_proba(self, ImageTensorDataset(stacked))
+            if out is None:
+                out = np.empty((len(dataset), proba.shape[1]), dtype=proba.dtype)
+            out[positions] = proba
+        return out
 
     def predict(self, X):
         """Predicted labels (the user's labels, from ``classes_``)."""

@@ -139,13 +139,23 @@ def test_fit_list_of_dicts():
         small().fit([{"a": 1}] * 20, Y8)
 
 
-def test_fit_ragged_nested_list():
-    X = [[[0.0] * 8] * 8, [[0.0] * 7] * 8] * 10
+def test_fit_images_of_different_sizes_on_a_fixed_size_model():
+    X = [[[0.0] * 8] * 8, [[0.0] * 7] * 8] * 10  # 8x8 and 8x7 images
+    with pytest.raises(
+        ValueError,
+        match=r"X holds images of 2 different sizes, but model 'mlp' needs one size\. "
+        r"Resize them first.*ResizeImages.*'global_pool_cnn'",
+    ):
+        small().fit(X, Y8)
+
+
+def test_fit_ragged_rows_inside_an_image():
+    X = [np.zeros((8, 8)), [[0.0] * 8, [0.0] * 7]] * 10  # the second image has ragged rows
     with pytest.raises(
         ValueError,
         match=r"expected images of one shape, but X is a ragged nested list.*Resize the images",
     ):
-        small().fit(X, Y8)
+        small("global_pool_cnn").fit(X, Y8)
 
 
 def test_fit_plain_string_as_X():
@@ -157,14 +167,10 @@ def test_fit_plain_string_as_X():
         small().fit("images/", Y8)
 
 
-def test_fit_torch_dataset_as_X():
+def test_fit_dataset_with_mismatched_y():
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(X8), torch.from_numpy(Y8))
-    with pytest.raises(
-        TypeError,
-        match=r"CNNClassifier\.fit expected images as an array or tensor; got a TensorDataset"
-        r"\. Convert the dataset to arrays .*X = dataset\.data, y = dataset\.targets",
-    ):
-        small().fit(dataset, Y8)
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[20, 5\]"):
+        small().fit(dataset, Y8[:5])
 
 
 def test_fit_image_smaller_than_the_model_accepts():

@@ -1,0 +1,54 @@
+"""The benchmark scripts run end to end (tiny settings; no timing is checked)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "model_zoo.py"
+SKIP_MESSAGE = "SKIPPED: Fashion-MNIST data not found"
+TABLE_HEADER = "| model | params | epochs | CPU-s total | wall-s total |"
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **(env or {})}
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_model_zoo_tiny():
+    result = _run("--tiny")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    if SKIP_MESSAGE in result.stdout:  # no local Fashion-MNIST: the script skips cleanly
+        return
+    assert TABLE_HEADER in result.stdout, output
+    assert "## Environment" in result.stdout
+    assert "| fast_cnn |" in result.stdout and "| fashion_cnn |" in result.stdout
+
+
+def test_model_zoo_skips_without_data(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _run(
+        "--tiny",
+        "--debian-dir",
+        str(tmp_path / "no-such-dir"),
+        env={"HOME": str(tmp_path), "CNN_ESTIMATORS_DATA": str(empty)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert SKIP_MESSAGE in result.stdout
+    assert TABLE_HEADER not in result.stdout
