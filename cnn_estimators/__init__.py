@@ -5,6 +5,7 @@ Every network is a :class:`CNNClassifier` (a skorch ``NeuralNetClassifier``), so
 work as for any scikit-learn classifier.
 """
 
+from . import transforms
 from ._device import resolve_device, to_device
 from .adapters import ImageDatasetView, PredefinedSplit, as_dataset, predefined_split
 from .datasets import (
@@ -58,4 +59,5 @@ __all__ = [
     "summary",
     "to_device",
     "train_valid_split",
+    "transforms",
 ]

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from torchvision.transforms import v2
-
 from .estimator import CNNClassifier
 from .models import get_model_info
+from .transforms import MEAN_STD, normalize
 
 __all__ = [
     "CIFAR10_MEAN",
@@ -28,10 +27,10 @@ __all__ = [
     "make_resnet18_classifier",
 ]
 
-MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
-# Computed on the 60,000 Fashion-MNIST training images (pixels scaled to [0, 1]).
-FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
-CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+MNIST_MEAN, MNIST_STD = MEAN_STD["mnist"]
+# Measured on the 60,000 Fashion-MNIST training images (pixels scaled to [0, 1]).
+FASHION_MNIST_MEAN, FASHION_MNIST_STD = MEAN_STD["fashion_mnist"]
+CIFAR10_MEAN, CIFAR10_STD = MEAN_STD["cifar10"]
 
 
 def _build(defaults: dict[str, Any], params: dict[str, Any]) -> CNNClassifier:
@@ -101,7 +100,7 @@ def make_mnist_cnn(**params: Any) -> CNNClassifier:
             lr=1e-3,
             batch_size=128,
             max_epochs=10,
-            eval_transform=v2.Normalize(MNIST_MEAN, MNIST_STD),
+            eval_transform=normalize("mnist"),
         ),
         params,
     )
@@ -123,7 +122,7 @@ def make_fashion_mnist_cnn(**params: Any) -> CNNClassifier:
             lr=1e-3,
             batch_size=128,
             max_epochs=10,
-            eval_transform=v2.Normalize(FASHION_MNIST_MEAN, FASHION_MNIST_STD),
+            eval_transform=normalize("fashion_mnist"),
         ),
         params,
     )
@@ -146,7 +145,7 @@ def make_cifar_cnn(**params: Any) -> CNNClassifier:
         batch_size=128,
         max_epochs=20,
         optimizer__momentum=0.9,
-        eval_transform=v2.Normalize(CIFAR10_MEAN, CIFAR10_STD),
+        eval_transform=normalize("cifar10"),
     )
     if params.get("optimizer", "sgd") not in ("sgd", "SGD") and "optimizer__momentum" not in params:
         defaults.pop("optimizer__momentum")  # momentum is SGD's (and RMSprop's) argument

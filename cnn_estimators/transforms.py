@@ -188,7 +188,9 @@ def _uniform(n: int, low: float, high: float, x: torch.Tensor) -> torch.Tensor:
     return low + (high - low) * u
 
 
-def _sample(x: torch.Tensor, theta: torch.Tensor, size: tuple[int, int], padding: str):
+def _sample(
+    x: torch.Tensor, theta: torch.Tensor, size: tuple[int, int], padding: str
+) -> torch.Tensor:
     """Bilinear ``grid_sample`` of ``x`` through the per-image affine maps ``theta``."""
     b, c = x.shape[:2]
     grid = F.affine_grid(theta.to(x.dtype), [b, c, size[0], size[1]], align_corners=False)
@@ -605,8 +607,9 @@ class Normalize(_ImageTransform):
     Notes
     -----
     A single-channel ``mean`` and ``std`` apply to images with any number of channels;
-    values for 3 channels need 3-channel images. The constants are buffers of shape
-    ``(C, 1, 1)``, cast to the input's dtype and device, so float64 input stays float64.
+    values for 3 channels need 3-channel images. The constants are float32 buffers of
+    shape ``(C, 1, 1)`` (so the module can move to any device, MPS included), cast to the
+    input's dtype and device: float64 input stays float64.
 
     Examples
     --------

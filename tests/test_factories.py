@@ -45,9 +45,13 @@ def test_dataset_defaults():
     assert make_cifar_cnn().optimizer == "sgd"
     assert make_cifar_cnn().get_params()["optimizer__momentum"] == 0.9
     assert "optimizer__momentum" not in make_cifar_cnn(optimizer="adam").get_params()
-    assert list(make_cifar_cnn().eval_transform.mean) == list(CIFAR10_MEAN)
-    assert list(make_mnist_cnn().eval_transform.mean) == list(MNIST_MEAN)
-    assert list(make_fashion_mnist_cnn().eval_transform.mean) == list(FASHION_MNIST_MEAN)
+    for factory, mean in [
+        (make_cifar_cnn, CIFAR10_MEAN),
+        (make_mnist_cnn, MNIST_MEAN),
+        (make_fashion_mnist_cnn, FASHION_MNIST_MEAN),
+    ]:
+        got = factory().eval_transform.mean.flatten().tolist()
+        assert got == pytest.approx(mean)
     res = make_resnet18_classifier()
     assert (res.lr, res.batch_size, res.optimizer) == (5e-4, 32, "adam")
     assert res.module__freeze == "all_but_layer4" and res.module__image_size == 224
