@@ -23,6 +23,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import Dataset as SkorchDataset
+from skorch.dataset import get_len
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -759,6 +760,38 @@ class CNNClassifier(NeuralNetClassifier):
         if iterator is DataLoader and shuffle and "generator" not in kwargs:
             kwargs["generator"] = generator
         return iterator(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """One pass over ``iterator``; like skorch's, without a host sync per batch.
+
+        skorch reads every batch loss with ``loss.item()``, which waits for the device each
+        batch. Here the losses stay on the device and are written into the history as
+        floats once, at the end of the pass (before the ``on_epoch_end`` callbacks read
+        them). During the pass, ``history[-1, "batches", -1, prefix + "_loss"]`` is a
+        0-d tensor.
+        """
+        if iterator is None:
+            return
+        history = self.history
+        first = len(history[-1]["batches"])
+        losses = []
+        batch_count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            loss = step["loss"].detach()
+            losses.append(loss)
+            history.record_batch(prefix + "_loss", loss)
+            X_batch = batch[0] if isinstance(batch, (tuple, list)) else batch
+            history.record_batch(prefix + "_batch_size", get_len(X_batch))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        if losses:
+            values = torch.stack(losses).float().cpu().tolist()
+            rows = history[-1]["batches"]
+            for row, value in zip(rows[first : first + len(values)], values, strict=True):
+                row[prefix + "_loss"] = value
+        history.record(prefix + "_batch_count", batch_count)
 
     def check_data(self, X, y=None):
         """Data are validated in :meth:`fit`; nothing left to check here."""

@@ -503,3 +503,15 @@ def test_make_mlp_passes_digits_quickly(digits):
     X, y = digits
     est = make_mlp(max_epochs=5, random_state=0, device="cpu").fit(X / 16, y)
     assert est.score(X / 16, y) > 0.9
+
+
+def test_batch_losses_are_recorded_as_floats(images):
+    X, y = images
+    est = small(max_epochs=2, batch_size=8).fit(X, y)
+    for epoch in est.history_:
+        train = [b["train_loss"] for b in epoch["batches"] if "train_loss" in b]
+        valid = [b["valid_loss"] for b in epoch["batches"] if "valid_loss" in b]
+        assert train and valid
+        assert all(type(v) is float for v in train + valid)
+        sizes = [b["train_batch_size"] for b in epoch["batches"] if "train_loss" in b]
+        assert epoch["train_loss"] == pytest.approx(np.average(train, weights=sizes))
