@@ -27,8 +27,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import torch
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 from torch.optim import lr_scheduler as torch_schedulers
+
+from ._io import load_checkpoint, save_checkpoint
 
 __all__ = [
     "LR_SCHEDULES",
@@ -62,7 +65,7 @@ class BestCheckpoint(Checkpoint):
     def __init__(
         self,
         monitor: str = "valid_acc_best",
-        f_params: str = "params.pt",
+        f_params: str = "best_params.ckpt",
         f_optimizer: str | None = None,
         f_criterion: str | None = None,
         f_history: str | None = None,
@@ -93,11 +96,28 @@ class BestCheckpoint(Checkpoint):
         self.run_dir_ = str(run_dir)
         return super().on_train_begin(net, X=X, y=y, **kwargs)
 
+    def save_model(self, net):
+        """Write the module's weights atomically (see :mod:`cnn_estimators._io`)."""
+        if self.f_params:
+            path = Path(self.dirname, self.f_params)
+            save_checkpoint(net.module_.state_dict(), path)
+            self._sink(f"A checkpoint was saved to {path}.", net.verbose)
+
+    def load_best_weights(self, net) -> bool:
+        """Load the saved best weights into ``net.module_``; False if there are none."""
+        if not self._has_checkpoint():
+            return False
+        device = next(iter(net.module_.parameters()), torch.empty(0)).device
+        state = load_checkpoint(Path(self.dirname, self.f_params), map_location=device)
+        net.module_.load_state_dict(state)
+        self._sink(f"Loaded the best weights from {self.dirname}.", net.verbose)
+        return True
+
     def on_train_end(self, net, **kwargs):
         try:
             # Without any checkpoint (no epoch ran), the final weights are kept.
-            if self.load_best and self._has_checkpoint():
-                super().on_train_end(net, **kwargs)
+            if self.load_best:
+                self.load_best_weights(net)
         finally:
             if self.temporary_:
                 shutil.rmtree(self.run_dir_, ignore_errors=True)

@@ -48,7 +48,14 @@ from .callbacks import (
 )
 from .models import get_model, get_model_info, list_models
 
-__all__ = ["OPTIMIZERS", "PRECISIONS", "CNNClassifier"]
+__all__ = [
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "TTA_VIEWS",
+    "CNNClassifier",
+    "TrainingDivergedError",
+    "TrainingInterrupted",
+]
 
 #: DataLoader workers for datasets read from files (ImageFolder ...): half the cores.
 #: In-memory data uses none (workers only add copying there). Override with
@@ -71,6 +78,45 @@ _SHAPE_ERROR = re.compile(
     r"shapes cannot be multiplied|Kernel size can't be greater|Output size is too small|"
     r"expected input\[.*\] to have \d+ channels|size mismatch|must match the size|"
     r"input image .* is smaller|non-positive|Expected .*dimensional input"
+)
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class TrainingInterrupted(UserWarning):
+    """Training was stopped by a KeyboardInterrupt (Ctrl-C); the estimator stays usable."""
+
+
+def _hflip(x: torch.Tensor) -> torch.Tensor:
+    return x.flip(-1)
+
+
+def _shift(dy: int, dx: int):
+    return _Shift(dy, dx)
+
+
+class _Shift:
+    """Shift a batch by (dy, dx) pixels, filling with zeros (picklable)."""
+
+    def __init__(self, dy: int, dx: int) -> None:
+        self.dy, self.dx = dy, dx
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        pad = (max(self.dx, 0), max(-self.dx, 0), max(self.dy, 0), max(-self.dy, 0))
+        padded = torch.nn.functional.pad(x, pad)
+        top, left = max(-self.dy, 0), max(-self.dx, 0)
+        return padded[..., top : top + h, left : left + w]
+
+
+#: Named test-time augmentations (None is the image itself).
+TTA_VIEWS = MappingProxyType(
+    {
+        "flip": (None, _hflip),
+        "flip_shift": (None, _hflip, _shift(2, 0), _shift(-2, 0), _shift(0, 2), _shift(0, -2)),
+    }
 )
 
 
@@ -146,6 +192,12 @@ class CNNClassifier(NeuralNetClassifier):
     precision : {"float32", "float64", "bf16"}, default="float32"
         "bf16" runs the forward pass under bfloat16 autocast; "float64" converts the module
         and the data to double precision.
+    tta : None, "flip", "flip_shift" or list of callables, default=None
+        Test-time augmentation: ``predict_proba`` averages the class probabilities over
+        views of each image: "flip" = the image and its mirror; "flip_shift" adds 2-pixel
+        shifts in the four directions (zero filled); or callables mapping a float batch to
+        a batch (applied before ``eval_transform``). Not used during ``fit`` (validation
+        scores are of the plain images).
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, the data order and the validation split of
         every ``fit``, without touching the global random state. None draws a seed from
@@ -157,8 +209,8 @@ class CNNClassifier(NeuralNetClassifier):
     classes : array-like, default=None
         All labels, if some may be missing from the data given to ``fit``.
     train_split : callable, default=None
-        A skorch split, e.g. ``skorch.helper.predefined_split(valid_ds)``; overrides
-        ``validation_fraction``.
+        A fixed validation set, ``cnn_estimators.predefined_split(X_valid, y_valid)`` (labels
+        of any type), or any skorch split; overrides ``validation_fraction``.
     callbacks : list, default=None
         Extra skorch callbacks, as ``(name, callback)`` pairs.
     iterator_train, iterator_valid : DataLoader class, default=DataLoader
@@ -229,6 +281,7 @@ class CNNClassifier(NeuralNetClassifier):
         train_transform: Any = None,
         eval_transform: Any = None,
         precision: str = "float32",
+        tta: Any = None,
         random_state: Any = None,
         device: Any = "auto",
         progress_bar: Any = "auto",
@@ -280,6 +333,7 @@ class CNNClassifier(NeuralNetClassifier):
         self.train_transform = train_transform
         self.eval_transform = eval_transform
         self.precision = precision
+        self.tta = tta
         self.random_state = random_state
         self.progress_bar = progress_bar
         # skorch's __init__ stores state besides parameters; scikit-learn's contract says
@@ -470,6 +524,23 @@ class CNNClassifier(NeuralNetClassifier):
             make_lr_scheduler(
                 self.lr_schedule, lr=1.0, max_epochs=1, steps_per_epoch=1, has_validation=False
             )  # raises on an unknown name
+        if (
+            self.keep_best is True or self.checkpoint_dir is not None
+        ) and not self._has_validation():
+            raise ValueError(
+                f"keep_best=True and checkpoint_dir keep the epoch with the best validation "
+                f"accuracy, but {name} has validation_fraction=0 and no train_split. Set "
+                "validation_fraction to a value in (0, 1), e.g. 0.1."
+            )
+        if self.tta is not None and not (
+            (isinstance(self.tta, str) and self.tta in TTA_VIEWS)
+            or (isinstance(self.tta, (list, tuple)) and all(callable(v) for v in self.tta))
+        ):
+            raise ValueError(
+                f"The 'tta' parameter of {name} must be None, "
+                f"{', '.join(map(repr, TTA_VIEWS))} or a list of callables. Got {self.tta!r} "
+                "instead."
+            )
         if self.early_stopping and not self._has_validation():
             raise ValueError(
                 f"early_stopping=True needs validation data, but {name} has "
@@ -791,7 +862,47 @@ class CNNClassifier(NeuralNetClassifier):
             rows = history[-1]["batches"]
             for row, value in zip(rows[first : first + len(values)], values, strict=True):
                 row[prefix + "_loss"] = value
+            if training and not all(np.isfinite(values)):
+                self._raise_diverged(values)
         history.record(prefix + "_batch_count", batch_count)
+
+    def _raise_diverged(self, values: list[float]) -> None:
+        bad = next(i for i, v in enumerate(values) if not np.isfinite(v))
+        finite = [v for v in values[:bad] if np.isfinite(v)]
+        if not finite:
+            previous = [e.get("train_loss") for e in self.history[:-1]]
+            finite = [v for v in previous if v is not None and np.isfinite(v)]
+        last = f"{finite[-1]:.4g}" if finite else "none"
+        lr = self.optimizer_.param_groups[0].get("lr", self.lr)
+        raise TrainingDivergedError(
+            f"The training loss became {values[bad]} at epoch {len(self.history)}, batch "
+            f"{bad + 1} (last finite loss: {last}). The learning rate ({lr:g}) is probably "
+            f"too high: lower it (e.g. lr={lr / 10:g}) or use lr_schedule='onecycle'. Non-finite "
+            "pixels or labels can cause it too."
+        )
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        """skorch's loop; a Ctrl-C (KeyboardInterrupt) ends training with a notice."""
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            early = dict(getattr(self, "callbacks_", [])).get("early_stopping")
+            stopped_early = early is not None and getattr(early, "misses_", 0) >= early.patience
+            if not stopped_early:
+                done = sum(1 for row in self.history if "dur" in row)
+                warnings.warn(
+                    f"Training was interrupted (KeyboardInterrupt) after {done} complete "
+                    f"epoch(s); the estimator is usable"
+                    + (" with the best weights kept so far." if self._keeps_best() else ".")
+                    + " Call fit again to retrain, or partial_fit to continue.",
+                    TrainingInterrupted,
+                    stacklevel=2,
+                )
+                self.__dict__["_interrupted"] = True
+            raise
+
+    def _keeps_best(self) -> bool:
+        return self.keep_best is True or self.checkpoint_dir is not None
 
     def check_data(self, X, y=None):
         """Data are validated in :meth:`fit`; nothing left to check here."""
@@ -803,7 +914,7 @@ class CNNClassifier(NeuralNetClassifier):
         device_type = torch.device(self.device or "cpu").type
         return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
 
-    def _prepare_batch(self, x: torch.Tensor, training: bool) -> torch.Tensor:
+    def _prepare_batch(self, x: torch.Tensor, training: bool, view: Any = None) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True) if self.device is not None else x
         target = torch.float64 if self.precision == "float64" else torch.float32
         if x.dtype == torch.uint8:
@@ -812,6 +923,8 @@ class CNNClassifier(NeuralNetClassifier):
             x = x.to(target)
         if training and self.train_transform is not None:
             x = self.train_transform(x)
+        if view is not None:
+            x = view(x)
         if self.eval_transform is not None:
             x = self.eval_transform(x)
         return x
@@ -821,12 +934,36 @@ class CNNClassifier(NeuralNetClassifier):
         if isinstance(x, Mapping):
             x = x["X"]
         training = self.module_.training
+        if not training and self.tta is not None and not self.__dict__.get("_fitting"):
+            return self._infer_tta(x, **fit_params)
         x = self._prepare_batch(x, training)
+        return self._forward(x, **fit_params)
+
+    def _tta_views(self) -> list:
+        if isinstance(self.tta, str):
+            return list(TTA_VIEWS[self.tta])
+        return [None, *self.tta]
+
+    def _infer_tta(self, x, **fit_params):
+        """log of the class probabilities averaged over the views (softmax gives them back)."""
+        log_probs = []
+        for view in self._tta_views():
+            out = self._forward(self._prepare_batch(x, False, view=view), **fit_params)
+            log_probs.append(torch.log_softmax(out.float(), dim=1))
+        return torch.logsumexp(torch.stack(log_probs), dim=0) - float(np.log(len(log_probs)))
+
+    def _forward(self, x, **fit_params):
         try:
             with self._autocast():
                 out = self.module_(x, **fit_params)
+        except torch.OutOfMemoryError as exc:
+            raise torch.OutOfMemoryError(
+                f"The device ran out of memory on a batch of {len(x)} images of shape "
+                f"{tuple(x.shape[1:])} (batch_size={self.batch_size}). Lower batch_size, e.g. "
+                f"batch_size={max(1, len(x) // 2)}, or use precision='bf16'. ({exc})"
+            ) from exc
         except RuntimeError as exc:
-            if isinstance(exc, torch.OutOfMemoryError) or not _SHAPE_ERROR.search(str(exc)):
+            if not _SHAPE_ERROR.search(str(exc)):
                 raise
             raise ValueError(
                 f"The network {self._module_name()} cannot process images of shape "
@@ -939,11 +1076,14 @@ class CNNClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like or torch.Tensor
+        X : array-like, torch.Tensor, list of images or dataset
             Images (N, C, H, W), (N, H, W), (N, H, W, C) or flat (N, F); uint8 is scaled to
-            [0, 1], float64 becomes float32.
-        y : array-like of shape (N,)
-            Labels of any type (ints, strings, bools).
+            [0, 1], float64 becomes float32. Also a list of images of different sizes
+            (networks with global pooling), or a torch/torchvision dataset or
+            :class:`~cnn_estimators.ImageDatasetView` (read lazily unless it holds its
+            images in memory).
+        y : array-like of shape (N,), optional
+            Labels of any type (ints, strings, bools); read from the dataset when X is one.
         sample_weight : array-like of shape (N,), default=None
             Per-image weights in the loss.
         **fit_params
@@ -1012,6 +1152,7 @@ class CNNClassifier(NeuralNetClassifier):
             self.__dict__["_n_train"] = len(split[0])
         else:
             self.__dict__["_n_train"] = len(images)
+        self.__dict__["_fitting"] = True
         try:
             with self._seeded(seed):
                 if not resume:
@@ -1021,9 +1162,20 @@ class CNNClassifier(NeuralNetClassifier):
                         self._initialize_callbacks()
                     if "optimizer" in stale:
                         self._initialize_optimizer()
-                NeuralNet.partial_fit(self, dataset, y_enc, _routing_method="fit", **fit_params)
+                try:
+                    NeuralNet.partial_fit(self, dataset, y_enc, _routing_method="fit", **fit_params)
+                except TrainingDivergedError as exc:
+                    # Let the callbacks finish (the best weights are restored, temporary
+                    # files removed) before reporting.
+                    self.notify("on_train_end", X=dataset, y=y_enc)
+                    self._set_training_attributes()
+                    if self._keeps_best():
+                        exc.args = (
+                            exc.args[0] + " The weights of the best epoch so far were restored.",
+                        )
+                    raise
         finally:
-            for key in ("_generator", "_split"):
+            for key in ("_generator", "_split", "_fitting"):
                 self.__dict__.pop(key, None)
         self._set_training_attributes()
         return self
@@ -1146,7 +1298,8 @@ class CNNClassifier(NeuralNetClassifier):
     def _set_training_attributes(self) -> None:
         history = self.history_
         self.n_iter_ = len(history)
-        self.loss_curve_ = [float(v) for v in history[:, "train_loss"]] if len(history) else []
+        # An epoch cut short (divergence, Ctrl-C) has no epoch-level scores.
+        self.loss_curve_ = [float(row["train_loss"]) for row in history if "train_loss" in row]
         scores = [row["valid_acc"] for row in history if "valid_acc" in row]
         if scores:
             self.validation_scores_ = [float(v) for v in scores]

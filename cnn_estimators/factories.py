@@ -42,6 +42,16 @@ def _build(defaults: dict[str, Any], params: dict[str, Any]) -> CNNClassifier:
     return CNNClassifier(**defaults)
 
 
+def _takes_momentum(optimizer: Any) -> bool:
+    import torch
+
+    if isinstance(optimizer, str):
+        return optimizer.lower() in ("sgd", "rmsprop")
+    return isinstance(optimizer, type) and issubclass(
+        optimizer, (torch.optim.SGD, torch.optim.RMSprop)
+    )
+
+
 def make_classifier(name: str, **params: Any) -> CNNClassifier:
     """A :class:`CNNClassifier` for the registered model ``name``.
 
@@ -147,7 +157,7 @@ def make_cifar_cnn(**params: Any) -> CNNClassifier:
         optimizer__momentum=0.9,
         eval_transform=normalize("cifar10"),
     )
-    if params.get("optimizer", "sgd") not in ("sgd", "SGD") and "optimizer__momentum" not in params:
+    if not _takes_momentum(params.get("optimizer", "sgd")) and "optimizer__momentum" not in params:
         defaults.pop("optimizer__momentum")  # momentum is SGD's (and RMSprop's) argument
     return _build(defaults, params)
 

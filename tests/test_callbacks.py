@@ -13,6 +13,7 @@ from sklearn.model_selection import cross_val_score
 from torch.optim import lr_scheduler
 
 from cnn_estimators import CNNClassifier
+from cnn_estimators._io import load_checkpoint
 from cnn_estimators.callbacks import LRSchedule, make_lr_scheduler
 
 
@@ -40,7 +41,7 @@ def test_keep_best_restores_the_best_epoch_from_its_own_directory(digits, tmp_pa
     improved = [row["valid_acc_best"] for row in est.history_]
     written = [row.get("event_cp", False) for row in est.history_]
     assert written == improved
-    saved = torch.load(os.path.join(run_dir, "params.pt"), weights_only=True)
+    saved = load_checkpoint(os.path.join(run_dir, "best_params.ckpt"))
     for name, value in est.module_.state_dict().items():
         assert torch.equal(value, saved[name]), name
     # the model now is the best epoch's: its validation accuracy is the best seen
@@ -53,7 +54,7 @@ def test_each_fit_gets_its_own_checkpoint_directory(digits, tmp_path):
     cross_val_score(est, X[:300] / 16, y[:300], cv=3, n_jobs=2)
     runs = glob.glob(str(tmp_path / "run-*"))
     assert len(runs) == 3  # one per fold, none shared between the parallel jobs
-    assert all(os.path.exists(os.path.join(r, "params.pt")) for r in runs)
+    assert all(os.path.exists(os.path.join(r, "best_params.ckpt")) for r in runs)
 
 
 def test_temporary_checkpoint_directory_is_removed(digits):

@@ -762,3 +762,14 @@ def test_load_mnist_not_found(tmp_path, monkeypatch):
 def test_load_mnist_invalid_n_train_checked_before_searching(tmp_path):
     with pytest.raises(ValueError, match=r"n_train must be a positive int or None, got 0"):
         load_mnist(data_home=tmp_path, n_train=0)
+
+
+@pytest.mark.parametrize("params", [{"keep_best": True}, {"checkpoint_dir": "runs"}])
+def test_keep_best_needs_validation(params):
+    with pytest.raises(ValueError, match=r"best validation accuracy.*validation_fraction=0"):
+        small(validation_fraction=0, **params).fit(X8, Y8)
+
+
+def test_invalid_tta():
+    with pytest.raises(ValueError, match=r"The 'tta' parameter of CNNClassifier must be"):
+        small(tta="mirror").fit(X8, Y8)

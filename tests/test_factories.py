@@ -83,3 +83,8 @@ def test_resnet18_factory_trains_small():
     trainable = {n.split(".")[0] for n, p in est.module_.named_parameters() if p.requires_grad}
     assert trainable == {"layer4", "fc"}
     assert est.predict_proba(X).shape == (8, 2)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "SGD", "Sgd", torch.optim.SGD, "rmsprop"])
+def test_cifar_factory_keeps_momentum_for_optimizers_that_take_it(optimizer):
+    assert make_cifar_cnn(optimizer=optimizer).get_params()["optimizer__momentum"] == 0.9

@@ -1,0 +1,145 @@
+"""Framework overhead: CNNClassifier vs a hand-written PyTorch loop vs plain skorch.
+
+Same model, data, batch size (128) and optimizer (Adam, lr 1e-3); no augmentation, no
+validation. Each configuration trains ``--epochs`` epochs; runs are interleaved
+(hand, CNNClassifier, skorch, hand, ...) and the medians of the per-epoch times are
+compared in one run. Also inference: ``predict_proba`` vs a hand-written no_grad loop.
+
+Targets (performance issue): fit ratio <= 1.05 for fashion_cnn and <= 1.10 for mlp;
+predict_proba throughput >= 0.95x the hand loop.
+
+    python benchmarks/overhead.py            # about 5 minutes on 2 cores
+    python benchmarks/overhead.py --tiny     # seconds, for the test suite
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+from _common import command_line, load_fashion_mnist_or_skip, print_environment
+from torch import nn
+
+BATCH = 128
+
+
+def build(name):
+    from cnn_estimators.models import get_model
+
+    kwargs = {"hidden_sizes": (1000,)} if name == "mlp" else {}
+    return get_model(name, in_channels=1, num_classes=10, input_size=(28, 28), **kwargs)
+
+
+def hand_fit(name, X_u8, y, epochs):
+    """The loop a student writes: float tensors prepared once, shuffled batches."""
+    torch.manual_seed(0)
+    X = torch.from_numpy(X_u8).float().div_(255)
+    Y = torch.from_numpy(y)
+    model = build(name)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        perm = torch.randperm(len(X))
+        for i in range(0, len(X), BATCH):
+            idx = perm[i : i + BATCH]
+            opt.zero_grad()
+            loss = loss_fn(model(X[idx]), Y[idx])
+            loss.backward()
+            opt.step()
+            loss.item()  # what a student prints or accumulates
+    return (time.perf_counter() - start) / epochs, model
+
+
+def ours_fit(name, X_u8, y, epochs):
+    from cnn_estimators import CNNClassifier
+
+    params = {"module__hidden_sizes": (1000,)} if name == "mlp" else {}
+    est = CNNClassifier(name, optimizer="adam", lr=1e-3, batch_size=BATCH, max_epochs=epochs,
+                        validation_fraction=0, random_state=0, device="cpu",
+                        progress_bar=False, **params)
+    start = time.perf_counter()
+    est.fit(X_u8, y)
+    return (time.perf_counter() - start) / epochs, est
+
+
+def skorch_fit(name, X_u8, y, epochs):
+    from skorch import NeuralNetClassifier
+
+    from cnn_estimators.models import get_model
+
+    torch.manual_seed(0)
+    kwargs = {"module__hidden_sizes": (1000,)} if name == "mlp" else {}
+    net = NeuralNetClassifier(
+        get_model, module__name=name, module__in_channels=1, module__num_classes=10,
+        module__input_size=(28, 28), criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam, lr=1e-3, batch_size=BATCH, max_epochs=epochs,
+        train_split=None, iterator_train__shuffle=True, verbose=0, **kwargs,
+    )
+    X = X_u8.astype(np.float32) / 255
+    start = time.perf_counter()
+    net.fit(X, y)
+    return (time.perf_counter() - start) / epochs, net
+
+
+def hand_predict(model, X_u8):
+    X = torch.from_numpy(X_u8).float().div_(255)
+    model.eval()
+    start = time.perf_counter()
+    with torch.no_grad():
+        out = [torch.softmax(model(X[i : i + BATCH]), 1) for i in range(0, len(X), BATCH)]
+    torch.cat(out).numpy()
+    return time.perf_counter() - start
+
+
+def ours_predict(est, X_u8):
+    start = time.perf_counter()
+    est.predict_proba(X_u8)
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-train", type=int, default=20000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--models", nargs="+", default=["mlp", "fashion_cnn"])
+    parser.add_argument("--tiny", action="store_true")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.n_train, args.repeats = 512, 1
+    print(f"command: {command_line()}\n")
+    print_environment()
+    data = load_fashion_mnist_or_skip(args.n_train, 100)
+    X, y = data.X_train, data.y_train
+    print("| model | hand s/epoch | CNNClassifier s/epoch | skorch s/epoch | "
+          "CNNClassifier / hand | skorch / hand | predict_proba throughput / hand |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.models:
+        hand_fit(name, X[:512], y[:512], 1)  # warm-up
+        times = {"hand": [], "ours": [], "skorch": []}
+        pred = {"hand": [], "ours": []}
+        for _ in range(args.repeats):
+            t, model = hand_fit(name, X, y, args.epochs)
+            times["hand"].append(t)
+            t, est = ours_fit(name, X, y, args.epochs)
+            times["ours"].append(t)
+            t, _ = skorch_fit(name, X, y, args.epochs)
+            times["skorch"].append(t)
+            pred["hand"].append(hand_predict(model, X))
+            pred["ours"].append(ours_predict(est, X))
+        m = {k: statistics.median(v) for k, v in times.items()}
+        p = {k: statistics.median(v) for k, v in pred.items()}
+        print(f"| {name} | {m['hand']:.2f} | {m['ours']:.2f} | {m['skorch']:.2f} | "
+              f"{m['ours'] / m['hand']:.3f} | {m['skorch'] / m['hand']:.3f} | "
+              f"{p['hand'] / p['ours']:.3f} |", flush=True)
+    print(f"\n{args.n_train} Fashion-MNIST images, {args.epochs} epoch(s) per fit, medians "
+          f"of {args.repeats} interleaved repeats; throughput ratio > 1 means faster than hand")
+
+
+if __name__ == "__main__":
+    main()
