@@ -5,7 +5,7 @@ Every network is a :class:`CNNClassifier` (a skorch ``NeuralNetClassifier``), so
 work as for any scikit-learn classifier.
 """
 
-from . import transforms
+from . import experiments, plots, transforms
 from ._device import resolve_device, to_device
 from .adapters import ImageDatasetView, PredefinedSplit, as_dataset, predefined_split
 from .datasets import (
@@ -17,6 +17,7 @@ from .datasets import (
     train_valid_split,
 )
 from .estimator import OPTIMIZERS, PRECISIONS, CNNClassifier
+from .experiments import compare_optimizers, cross_validate_estimator, lr_find
 from .factories import (
     make_cifar_cnn,
     make_classifier,
@@ -39,6 +40,9 @@ __all__ = [
     "PredefinedSplit",
     "__version__",
     "as_dataset",
+    "compare_optimizers",
+    "cross_validate_estimator",
+    "experiments",
     "format_summary",
     "get_model",
     "get_model_info",
@@ -47,12 +51,14 @@ __all__ = [
     "load_digits_images",
     "load_fashion_mnist",
     "load_mnist",
+    "lr_find",
     "make_cifar_cnn",
     "make_classifier",
     "make_fashion_mnist_cnn",
     "make_mlp",
     "make_mnist_cnn",
     "make_resnet18_classifier",
+    "plots",
     "predefined_split",
     "register_model",
     "resolve_device",

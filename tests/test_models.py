@@ -392,7 +392,7 @@ def test_unknown_keyword_raises_type_error():
         get_model("fashion_cnn", in_channels=1, num_classes=10, input_size=(28, 28), dropuot=0.5)
     message = str(excinfo.value)
     assert "'dropuot'" in message and "'fashion_cnn'" in message and "'dropout'" in message
-    with pytest.raises(TypeError, match="Accepted keywords: none"):
+    with pytest.raises(TypeError, match="Accepted keywords: 'conv_impl'"):
         get_model("example_cnn", in_channels=3, num_classes=10, input_size=(32, 32), dropout=0.1)
 
 

@@ -10,6 +10,12 @@ Each convolutional network is a :class:`ConvClassifier` with the attributes
 (global pooling) and ``classifier`` (an ``nn.Sequential`` starting with
 ``nn.Flatten``), so layers can be inspected as ``model.features[0]`` and appear as
 ``features.0`` in :func:`cnn_estimators.summary.summary`.
+
+The convolutional networks take ``conv_impl="torch"`` (default, ``nn.Conv2d``) or
+``conv_impl="unfold"``: every convolution is then a
+:class:`~cnn_estimators.unfold.UnfoldConv2d` (im2col + matrix multiply, with a
+hand-written backward pass) with the same hyper-parameters, parameter shapes and
+initialisation, so the same seed gives the same network.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ..unfold import UnfoldConv2d
 from ._registry import (
     _check_choice,
     _check_common,
@@ -45,13 +52,23 @@ __all__ = [
 ]
 
 
+#: Implementations of the 2-D convolutions, selected with ``conv_impl``.
+_CONV_IMPLS: dict[str, type[nn.Module]] = {"torch": nn.Conv2d, "unfold": UnfoldConv2d}
+_CONV_TYPES = (nn.Conv2d, UnfoldConv2d)
+
+
+def _conv_class(conv_impl: str, func: str) -> type[nn.Module]:
+    """The convolution class of ``conv_impl`` (ValueError listing the options otherwise)."""
+    return _CONV_IMPLS[_check_choice(conv_impl, "conv_impl", func, _CONV_IMPLS)]
+
+
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (value[0], value[1])
 
 
 def _output_size(layer: nn.Module, size: tuple[int, int]) -> tuple[int, int]:
     """Spatial output size of ``layer`` for an input of ``size`` (shape arithmetic)."""
-    if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+    if isinstance(layer, (*_CONV_TYPES, nn.MaxPool2d)):
         kernel, stride = _pair(layer.kernel_size), _pair(layer.stride)
         padding, dilation = _pair(layer.padding), _pair(layer.dilation)
         ceil = getattr(layer, "ceil_mode", False)
@@ -81,7 +98,7 @@ def _flat_features(features: nn.Sequential, input_size: tuple[int, int], model: 
                 f"Model {model!r} cannot process images of {input_size[0]}x{input_size[1]} "
                 f"pixels: they are too small for layer {layer!r}."
             )
-        if isinstance(layer, nn.Conv2d):
+        if isinstance(layer, _CONV_TYPES):
             channels = layer.out_channels
     assert channels is not None
     return channels * size[0] * size[1]
@@ -257,12 +274,14 @@ class FashionCNN(ConvClassifier):
         num_classes: int,
         input_size: tuple[int, int],
         dropout: float = 0.0,
+        conv_impl: str = "torch",
     ) -> None:
+        conv = _conv_class(conv_impl, type(self).__name__)
         features = nn.Sequential(
-            nn.Conv2d(in_channels, 64, kernel_size=3),
+            conv(in_channels, 64, kernel_size=3),
             nn.MaxPool2d(2),
             nn.ReLU(),
-            nn.Conv2d(64, 128, kernel_size=3),
+            conv(64, 128, kernel_size=3),
             nn.MaxPool2d(2),
             nn.ReLU(),
         )
@@ -292,6 +311,7 @@ def fashion_cnn(
     num_classes: int = 10,
     input_size: tuple[int, int] = (28, 28),
     dropout: float = 0.0,
+    conv_impl: str = "torch",
 ) -> FashionCNN:
     """Two-convolution network of the Fashion-MNIST lecture.
 
@@ -310,6 +330,9 @@ def fashion_cnn(
         ``(height, width)`` of the images (sizes the first Linear layer).
     dropout : float, default=0.0
         Dropout probability before the last Linear layer (no Dropout layer when 0).
+    conv_impl : {"torch", "unfold"}, default="torch"
+        Convolution implementation: ``nn.Conv2d`` or
+        :class:`~cnn_estimators.unfold.UnfoldConv2d` (im2col + matmul).
 
     Returns
     -------
@@ -322,12 +345,15 @@ def fashion_cnn(
     >>> net = fashion_cnn(in_channels=1, num_classes=10, input_size=(28, 28))
     >>> net(torch.zeros(2, 1, 28, 28)).shape
     torch.Size([2, 10])
+    >>> fashion_cnn(conv_impl="unfold").features[0]
+    UnfoldConv2d(1, 64, kernel_size=(3, 3), stride=(1, 1))
     """
     in_channels, num_classes, input_size = _check_common(
         "fashion_cnn", in_channels, num_classes, input_size
     )
     dropout = _check_dropout(dropout, "fashion_cnn")
-    return FashionCNN(in_channels, num_classes, input_size, dropout=dropout)
+    _conv_class(conv_impl, "fashion_cnn")
+    return FashionCNN(in_channels, num_classes, input_size, dropout=dropout, conv_impl=conv_impl)
 
 
 # ---------------------------------------------------------------------------
@@ -347,12 +373,19 @@ class GlobalPoolCNN(ConvClassifier):
     AdaptiveAvgPool2d(output_size=1)
     """
 
-    def __init__(self, in_channels: int, num_classes: int, global_pool: str = "max") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        global_pool: str = "max",
+        conv_impl: str = "torch",
+    ) -> None:
+        conv = _conv_class(conv_impl, type(self).__name__)
         layers: list[nn.Module] = []
         channels = in_channels
         for width in (16, 32, 81):
             layers += [
-                nn.Conv2d(channels, width, kernel_size=3, stride=1, padding=1),
+                conv(channels, width, kernel_size=3, stride=1, padding=1),
                 nn.ReLU(),
                 nn.MaxPool2d(2, 2),
             ]
@@ -379,6 +412,7 @@ def global_pool_cnn(
     num_classes: int = 10,
     input_size: tuple[int, int] = (32, 32),
     global_pool: str = "max",
+    conv_impl: str = "torch",
 ) -> GlobalPoolCNN:
     """Convolutional network with global pooling instead of a flattened feature map.
 
@@ -398,6 +432,9 @@ def global_pool_cnn(
         ``(height, width)`` of the training images (only checked, not needed for sizing).
     global_pool : {"max", "avg"}, default="max"
         Global pooling operation.
+    conv_impl : {"torch", "unfold"}, default="torch"
+        Convolution implementation: ``nn.Conv2d`` or
+        :class:`~cnn_estimators.unfold.UnfoldConv2d` (im2col + matmul).
 
     Returns
     -------
@@ -415,7 +452,8 @@ def global_pool_cnn(
         "global_pool_cnn", in_channels, num_classes, input_size
     )
     global_pool = _check_choice(global_pool, "global_pool", "global_pool_cnn", _GLOBAL_POOLS)
-    return GlobalPoolCNN(in_channels, num_classes, global_pool=global_pool)
+    _conv_class(conv_impl, "global_pool_cnn")
+    return GlobalPoolCNN(in_channels, num_classes, global_pool=global_pool, conv_impl=conv_impl)
 
 
 # ---------------------------------------------------------------------------
@@ -433,15 +471,22 @@ class CifarCNN(ConvClassifier):
     Linear(in_features=126, out_features=64, bias=True)
     """
 
-    def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        dropout: float = 0.1,
+        conv_impl: str = "torch",
+    ) -> None:
+        conv = _conv_class(conv_impl, type(self).__name__)
         features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, kernel_size=3, padding=1),
+            conv(in_channels, 32, kernel_size=3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2, 2),
-            nn.Conv2d(32, 64, kernel_size=3, padding=1),
+            conv(32, 64, kernel_size=3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2, 2),
-            nn.Conv2d(64, 126, kernel_size=3, padding=1),
+            conv(64, 126, kernel_size=3, padding=1),
             nn.ReLU(),
         )
         classifier = nn.Sequential(
@@ -469,6 +514,7 @@ def cifar_cnn(
     num_classes: int = 10,
     input_size: tuple[int, int] = (32, 32),
     dropout: float = 0.1,
+    conv_impl: str = "torch",
 ) -> CifarCNN:
     """The CIFAR-10 lab network.
 
@@ -488,6 +534,9 @@ def cifar_cnn(
         ``(height, width)`` of the training images (only checked, not needed for sizing).
     dropout : float, default=0.1
         Dropout probability in the classifier (no Dropout layer when 0).
+    conv_impl : {"torch", "unfold"}, default="torch"
+        Convolution implementation: ``nn.Conv2d`` or
+        :class:`~cnn_estimators.unfold.UnfoldConv2d` (im2col + matmul).
 
     Returns
     -------
@@ -505,7 +554,8 @@ def cifar_cnn(
         "cifar_cnn", in_channels, num_classes, input_size
     )
     dropout = _check_dropout(dropout, "cifar_cnn")
-    return CifarCNN(in_channels, num_classes, dropout=dropout)
+    _conv_class(conv_impl, "cifar_cnn")
+    return CifarCNN(in_channels, num_classes, dropout=dropout, conv_impl=conv_impl)
 
 
 # ---------------------------------------------------------------------------
@@ -523,12 +573,19 @@ class ExampleCNN(ConvClassifier):
     Linear(in_features=2048, out_features=64, bias=True)
     """
 
-    def __init__(self, in_channels: int, num_classes: int, input_size: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        input_size: tuple[int, int],
+        conv_impl: str = "torch",
+    ) -> None:
+        conv = _conv_class(conv_impl, type(self).__name__)
         layers: list[nn.Module] = []
         channels = in_channels
         for width in (32, 64, 128):
             layers += [
-                nn.Conv2d(channels, width, kernel_size=5, stride=1, padding=2),
+                conv(channels, width, kernel_size=5, stride=1, padding=2),
                 nn.ReLU(),
                 nn.MaxPool2d(2, 2),
             ]
@@ -558,6 +615,7 @@ def example_cnn(
     in_channels: int = 3,
     num_classes: int = 10,
     input_size: tuple[int, int] = (32, 32),
+    conv_impl: str = "torch",
 ) -> ExampleCNN:
     """The assignment network.
 
@@ -574,6 +632,9 @@ def example_cnn(
         Number of output logits.
     input_size : tuple of int, default=(32, 32)
         ``(height, width)`` of the images (sizes the first Linear layer).
+    conv_impl : {"torch", "unfold"}, default="torch"
+        Convolution implementation: ``nn.Conv2d`` or
+        :class:`~cnn_estimators.unfold.UnfoldConv2d` (im2col + matmul).
 
     Returns
     -------
@@ -590,7 +651,8 @@ def example_cnn(
     in_channels, num_classes, input_size = _check_common(
         "example_cnn", in_channels, num_classes, input_size
     )
-    return ExampleCNN(in_channels, num_classes, input_size)
+    _conv_class(conv_impl, "example_cnn")
+    return ExampleCNN(in_channels, num_classes, input_size, conv_impl=conv_impl)
 
 
 # ---------------------------------------------------------------------------
@@ -598,9 +660,11 @@ def example_cnn(
 # ---------------------------------------------------------------------------
 
 
-def _conv_bn_lrelu(in_channels: int, out_channels: int) -> list[nn.Module]:
+def _conv_bn_lrelu(
+    in_channels: int, out_channels: int, conv: type[nn.Module] = nn.Conv2d
+) -> list[nn.Module]:
     return [
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+        conv(in_channels, out_channels, kernel_size=3, padding=1),
         nn.BatchNorm2d(out_channels),
         nn.LeakyReLU(),
     ]
@@ -622,13 +686,15 @@ class BatchNormCNN(ConvClassifier):
         num_classes: int,
         input_size: tuple[int, int],
         dropout: float = 0.1,
+        conv_impl: str = "torch",
     ) -> None:
+        conv = _conv_class(conv_impl, type(self).__name__)
         features = nn.Sequential(
-            *_conv_bn_lrelu(in_channels, 32),
-            *_conv_bn_lrelu(32, 32),
+            *_conv_bn_lrelu(in_channels, 32, conv),
+            *_conv_bn_lrelu(32, 32, conv),
             nn.MaxPool2d(2, 2),
-            *_conv_bn_lrelu(32, 64),
-            *_conv_bn_lrelu(64, 64),
+            *_conv_bn_lrelu(32, 64, conv),
+            *_conv_bn_lrelu(64, 64, conv),
             nn.MaxPool2d(2, 2),
         )
         n_flat = _flat_features(features, input_size, "bn_cnn")
@@ -660,6 +726,7 @@ def bn_cnn(
     num_classes: int = 10,
     input_size: tuple[int, int] = (32, 32),
     dropout: float = 0.1,
+    conv_impl: str = "torch",
 ) -> BatchNormCNN:
     """Convolutional network with batch normalisation.
 
@@ -679,6 +746,9 @@ def bn_cnn(
         ``(height, width)`` of the images (sizes the first Linear layer).
     dropout : float, default=0.1
         Probability of both Dropout layers (no Dropout layers when 0).
+    conv_impl : {"torch", "unfold"}, default="torch"
+        Convolution implementation: ``nn.Conv2d`` or
+        :class:`~cnn_estimators.unfold.UnfoldConv2d` (im2col + matmul).
 
     Returns
     -------
@@ -696,4 +766,5 @@ def bn_cnn(
         "bn_cnn", in_channels, num_classes, input_size
     )
     dropout = _check_dropout(dropout, "bn_cnn")
-    return BatchNormCNN(in_channels, num_classes, input_size, dropout=dropout)
+    _conv_class(conv_impl, "bn_cnn")
+    return BatchNormCNN(in_channels, num_classes, input_size, dropout=dropout, conv_impl=conv_impl)
