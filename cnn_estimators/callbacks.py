@@ -42,6 +42,9 @@ __all__ = [
     "make_lr_scheduler",
 ]
 
+#: The training state written after every epoch when ``resume=True``.
+STATE_FILE = "training_state.ckpt"
+
 #: Names accepted by the ``lr_schedule`` parameter.
 LR_SCHEDULES = ("step", "cosine", "onecycle", "plateau")
 
@@ -87,14 +90,31 @@ class BestCheckpoint(Checkpoint):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.base_dirname_ = self.dirname
         self.temporary_ = not self.dirname
+        run_name = getattr(net, "run_name_", None)  # set by CNNClassifier(resume=True)
         if self.temporary_:
             run_dir = Path(tempfile.mkdtemp(prefix="cnn_estimators-ckpt-"))
+        elif run_name:
+            run_dir = Path(self.dirname) / run_name
+            run_dir.mkdir(parents=True, exist_ok=True)
         else:
             run_dir = Path(self.dirname) / f"run-{uuid.uuid4().hex[:12]}"
             run_dir.mkdir(parents=True, exist_ok=False)
         self.dirname = str(run_dir)
         self.run_dir_ = str(run_dir)
+        resumed = getattr(net, "_resume_state", None)
+        if resumed is not None:
+            # The LR scheduler callback (earlier in the list) has just built a fresh
+            # scheduler, which resets the learning rates: restore both.
+            scheduler = dict(net.callbacks_).get("lr_scheduler")
+            if scheduler is not None and resumed.get("scheduler") is not None:
+                scheduler.lr_scheduler_.load_state_dict(resumed["scheduler"])
+            net.optimizer_.load_state_dict(resumed["optimizer"])
         return super().on_train_begin(net, X=X, y=y, **kwargs)
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        if getattr(net, "run_name_", None):
+            save_checkpoint(net.training_state(), Path(self.dirname, STATE_FILE))
 
     def save_model(self, net):
         """Write the module's weights atomically (see :mod:`cnn_estimators._io`)."""
@@ -118,6 +138,8 @@ class BestCheckpoint(Checkpoint):
             # Without any checkpoint (no epoch ran), the final weights are kept.
             if self.load_best:
                 self.load_best_weights(net)
+            if getattr(net, "run_name_", None) and not getattr(net, "_interrupted", False):
+                save_checkpoint(net.training_state(complete=True), Path(self.dirname, STATE_FILE))
         finally:
             if self.temporary_:
                 shutil.rmtree(self.run_dir_, ignore_errors=True)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import hashlib
 import inspect
+import json
 import os
 import random
 import re
 import sys
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -24,11 +27,13 @@ from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import Dataset as SkorchDataset
 from skorch.dataset import get_len
+from skorch.history import History
 from torch import nn
 from torch.utils.data import DataLoader
 
 from ._data import BatchIndexSampler, ImageTensorDataset, RaggedImageDataset, SizeBucketSampler
 from ._device import resolve_device
+from ._io import load_checkpoint
 from ._validation import (
     check_images,
     check_labels,
@@ -41,6 +46,7 @@ from ._validation import (
 )
 from .adapters import ImageDatasetView, LazyImageDataset, PredefinedSplit
 from .callbacks import (
+    STATE_FILE,
     BestCheckpoint,
     TqdmProgressBar,
     make_early_stopping,
@@ -120,6 +126,36 @@ TTA_VIEWS = MappingProxyType(
 )
 
 
+def _versions() -> dict[str, str]:
+    """Versions that a saved training state records (and checks when loaded)."""
+    import skorch
+
+    from . import __version__
+
+    return {
+        "torch": str(torch.__version__),
+        "skorch": str(skorch.__version__),
+        "cnn_estimators": __version__,
+    }
+
+
+def _stable_repr(value: Any) -> str:
+    """A repr that is the same in every process (no memory addresses)."""
+    if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', value)}"
+    return re.sub(r" at 0x[0-9a-f]+", "", repr(value))
+
+
+def _python_rng_state() -> list:
+    version, internal, gauss = random.getstate()
+    return [version, list(internal), gauss]
+
+
+def _python_rng_tuple(state: list) -> tuple:
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
+
+
 def _flag(value: Any) -> bool:
     """True only for a true bool (robust to arbitrary values set through set_params)."""
     return isinstance(value, (bool, np.bool_)) and bool(value)
@@ -183,6 +219,13 @@ class CNNClassifier(NeuralNetClassifier):
     checkpoint_dir : str or path, default=None
         Directory where the best checkpoint is kept, in a fresh ``run-<id>`` subdirectory per
         fit (``checkpoint_path_``). Implies ``keep_best``. None uses a temporary directory.
+    resume : bool, default=False
+        With ``checkpoint_dir``: write the whole training state (weights, optimizer, LR
+        schedule, history, random generators) after every epoch, atomically, into a run
+        directory named after the parameters and the data; a ``fit`` with the same
+        arguments later (after a crash or ``kill -9``) continues from the last completed
+        epoch and ends with the same weights as an uninterrupted run (CPU, fixed
+        ``random_state``). A run that had finished is loaded without training.
     train_transform : callable, default=None
         Applied to each training batch (a float tensor (B, C, H, W) in [0, 1] for uint8
         images) on the training device, never to validation or prediction batches.
@@ -278,6 +321,7 @@ class CNNClassifier(NeuralNetClassifier):
         lr_schedule: Any = None,
         keep_best: bool = False,
         checkpoint_dir: Any = None,
+        resume: bool = False,
         train_transform: Any = None,
         eval_transform: Any = None,
         precision: str = "float32",
@@ -330,6 +374,7 @@ class CNNClassifier(NeuralNetClassifier):
         self.lr_schedule = lr_schedule
         self.keep_best = keep_best
         self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
         self.train_transform = train_transform
         self.eval_transform = eval_transform
         self.precision = precision
@@ -531,6 +576,14 @@ class CNNClassifier(NeuralNetClassifier):
                 f"keep_best=True and checkpoint_dir keep the epoch with the best validation "
                 f"accuracy, but {name} has validation_fraction=0 and no train_split. Set "
                 "validation_fraction to a value in (0, 1), e.g. 0.1."
+            )
+        check_param(
+            "resume", self.resume, name, kind="a bool", ok=isinstance(self.resume, (bool, np.bool_))
+        )
+        if self.resume and self.checkpoint_dir is None:
+            raise ValueError(
+                f"resume=True needs a checkpoint_dir where {name} keeps the training state; "
+                "set checkpoint_dir='runs/checkpoints' (any folder)."
             )
         if self.tta is not None and not (
             (isinstance(self.tta, str) and self.tta in TTA_VIEWS)
@@ -749,8 +802,10 @@ class CNNClassifier(NeuralNetClassifier):
             ("valid_loss", PassthroughScoring(name="valid_loss")),
             ("valid_acc", EpochScoring(_encoded_accuracy, name="valid_acc", lower_is_better=False)),
             ("lr_scheduler", scheduler),
-            ("early_stopping", early),
+            # Before early stopping, which ends the epoch by raising: the last epoch's
+            # checkpoint and training state must be written first.
             ("checkpoint", checkpoint),
+            ("early_stopping", early),
             ("progress_bar", TqdmProgressBar() if _flag(show_bar) else None),
             ("print_log", PrintLog() if verbose else None),
         ]
@@ -1146,6 +1201,9 @@ class CNNClassifier(NeuralNetClassifier):
         seed = self._fit_seed() + (len(self.history_) if resume else 0)
         self.__dict__["_generator"] = torch.Generator().manual_seed(seed + 1)
         dataset = self._dataset(kind, images, y_enc, weights)
+        self.__dict__.pop("run_name_", None)
+        if self.resume is True and not resume:
+            self.run_name_ = "run-" + self._fingerprint(kind, images, y_enc, weights, seed)
         if not self.train_split and self.validation_fraction:
             split = self._split_indices(y_enc, seed)
             self.__dict__["_split"] = split
@@ -1157,6 +1215,12 @@ class CNNClassifier(NeuralNetClassifier):
             with self._seeded(seed):
                 if not resume:
                     self.initialize()
+                    epochs = self._restore_training_state()
+                    if epochs == 0:
+                        self._set_training_attributes()
+                        return self
+                    if epochs is not None:
+                        fit_params = {**fit_params, "epochs": epochs}
                 else:
                     if "callbacks" in stale:
                         self._initialize_callbacks()
@@ -1175,7 +1239,7 @@ class CNNClassifier(NeuralNetClassifier):
                         )
                     raise
         finally:
-            for key in ("_generator", "_split", "_fitting"):
+            for key in ("_generator", "_split", "_fitting", "_resume_state"):
                 self.__dict__.pop(key, None)
         self._set_training_attributes()
         return self
@@ -1294,6 +1358,98 @@ class CNNClassifier(NeuralNetClassifier):
         order = np.argsort(self.classes_, kind="stable")
         y_enc = order[np.searchsorted(self.classes_, y, sorter=order)]
         return kind, images, y_enc
+
+    # ------------------------------------------------------------------ resume
+    _NOT_FINGERPRINTED = frozenset(
+        {"resume", "verbose", "progress_bar", "checkpoint_dir", "device", "warm_start"}
+    )
+
+    def _fingerprint(self, kind: str, images: Any, y_enc: Any, weights: Any, seed: int) -> str:
+        """A digest of the parameters and the data naming a resumable run directory."""
+        digest = hashlib.sha256()
+        for key, value in sorted(self.get_params(deep=False).items()):
+            if key not in self._NOT_FINGERPRINTED:
+                digest.update(f"{key}={_stable_repr(value)};".encode())
+        digest.update(f"seed={seed};kind={kind};".encode())
+        if kind == "tensor":
+            digest.update(memoryview(np.ascontiguousarray(images.numpy())).cast("B"))
+        elif kind == "ragged":
+            for image in images:
+                digest.update(memoryview(np.ascontiguousarray(image.numpy())).cast("B"))
+        else:
+            digest.update(f"{type(images.dataset).__name__}{images.indices.tobytes()}".encode())
+        digest.update(np.ascontiguousarray(y_enc).tobytes())
+        if weights is not None:
+            digest.update(np.ascontiguousarray(weights).tobytes())
+        return digest.hexdigest()[:16]
+
+    def training_state(self, *, complete: bool = False) -> dict[str, Any]:
+        """Everything needed to continue training exactly where it stands.
+
+        Weights, optimizer and LR-scheduler states, the history, and the states of the
+        random generators (torch, numpy, ``random`` and the data order); only tensors,
+        numbers, strings and lists, so it loads with ``torch.load(weights_only=True)``.
+        """
+        scheduler = dict(self.callbacks_).get("lr_scheduler")
+        np_state = np.random.get_state()  # noqa: NPY002 -- the generator of this fit
+        generator = self.__dict__.get("_generator")
+        return {
+            "format": 1,
+            "versions": _versions(),
+            "complete": complete,
+            "epochs_done": sum(1 for row in self.history_ if "dur" in row),
+            "module": self.module_.state_dict(),
+            "optimizer": self.optimizer_.state_dict(),
+            "scheduler": (
+                scheduler.lr_scheduler_.state_dict()
+                if scheduler is not None and scheduler.lr_scheduler_ is not None
+                else None
+            ),
+            "history": json.dumps(list(self.history_), default=float),
+            "rng_torch": torch.get_rng_state(),
+            "rng_numpy": [
+                torch.from_numpy(np_state[1].astype(np.int64)),
+                int(np_state[2]),
+                int(np_state[3]),
+                float(np_state[4]),
+            ],
+            "rng_python": _python_rng_state(),
+            "rng_data": generator.get_state() if generator is not None else None,
+        }
+
+    def _restore_training_state(self) -> int | None:
+        """Load a resumable run's state; the number of epochs left, or None for a new run."""
+        run_name = self.__dict__.get("run_name_")
+        if not run_name:
+            return None
+        path = Path(self.checkpoint_dir) / run_name / STATE_FILE
+        if not path.exists():
+            return None
+        state = load_checkpoint(path, map_location=torch.device(self.device or "cpu"))
+        found = state.get("versions", {})
+        if found != _versions():
+            warnings.warn(
+                f"The training state {path} was written with {found}; running with "
+                f"{_versions()}. Continuing, but results may differ from an uninterrupted "
+                "run.",
+                UserWarning,
+                stacklevel=4,
+            )
+        self.module_.load_state_dict(state["module"])
+        self.optimizer_.load_state_dict(state["optimizer"])
+        self.history_ = History(json.loads(state["history"]))
+        torch.set_rng_state(state["rng_torch"])
+        keys, pos, has_gauss, cached = state["rng_numpy"]
+        np.random.set_state(  # noqa: NPY002 -- restored after the fit by _seeded
+            ("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, cached)
+        )
+        random.setstate(_python_rng_tuple(state["rng_python"]))
+        if state["rng_data"] is not None and "_generator" in self.__dict__:
+            self.__dict__["_generator"].set_state(state["rng_data"])
+        self.__dict__["_resume_state"] = state
+        if state["complete"]:
+            return 0
+        return max(0, self.max_epochs - int(state["epochs_done"]))
 
     def _set_training_attributes(self) -> None:
         history = self.history_
