@@ -5,7 +5,7 @@ Every network is a :class:`CNNClassifier` (a skorch ``NeuralNetClassifier``), so
 work as for any scikit-learn classifier.
 """
 
-from . import experiments, plots, transforms
+from . import experiments, persistence, plots, transforms
 from ._device import resolve_device, to_device
 from .adapters import ImageDatasetView, PredefinedSplit, as_dataset, predefined_split
 from .datasets import (
@@ -58,6 +58,7 @@ __all__ = [
     "make_mlp",
     "make_mnist_cnn",
     "make_resnet18_classifier",
+    "persistence",
     "plots",
     "predefined_split",
     "register_model",

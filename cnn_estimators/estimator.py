@@ -156,6 +156,10 @@ def _python_rng_tuple(state: list) -> tuple:
     return (version, tuple(internal), gauss)
 
 
+def _softmax(logits: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(logits, dim=-1)
+
+
 def _flag(value: Any) -> bool:
     """True only for a true bool (robust to arbitrary values set through set_params)."""
     return isinstance(value, (bool, np.bool_)) and bool(value)
@@ -1029,6 +1033,17 @@ class CNNClassifier(NeuralNetClassifier):
             out = out.float()
         return out
 
+    def _get_predict_nonlinearity(self):
+        """``"auto"``: softmax over the classes.
+
+        The modules return logits (or log-probabilities, whose softmax is the same
+        distribution). skorch infers this from the criterion, which
+        ``trim_for_prediction`` removes; then ``predict_proba`` would return raw logits.
+        """
+        if self.predict_nonlinearity == "auto":
+            return _softmax
+        return super()._get_predict_nonlinearity()
+
     def _module_name(self) -> str:
         return repr(self.module) if isinstance(self.module, str) else self.module.__name__
 
@@ -1549,6 +1564,22 @@ class CNNClassifier(NeuralNetClassifier):
         super().__setstate__(state)
         if raw == "auto":
             self.__dict__["device"] = raw
+
+    def save(self, path: Any) -> str:
+        """Save the fitted estimator to one safe file (see ``cnn_estimators.persistence``)."""
+        from .persistence import save
+
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path: Any, *, device: str | None = None) -> CNNClassifier:
+        """Load an estimator saved with :meth:`save` (no pickle: the file runs no code)."""
+        from .persistence import load
+
+        est = load(path, device=device)
+        if not isinstance(est, cls):
+            raise TypeError(f"{path} holds a {type(est).__name__}, not a {cls.__name__}.")
+        return est
 
     def to_device(self, device: str) -> CNNClassifier:
         """Move the fitted module and optimizer state to ``device``; see :func:`to_device`."""
