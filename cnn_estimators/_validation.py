@@ -224,6 +224,7 @@ def check_images(
         raise
     if X.dtype.kind not in "uifb":
         raise TypeError(f"{owner} expected numeric pixel values; got dtype {X.dtype} instead.")
+    X = _integer_pixels(X, owner)
     was_flat = X.ndim == 2
     X = _to_nchw(X, owner=owner, image_shape=image_shape, fitted_shape=fitted_shape)
     if min(X.shape[1:]) < 1:
@@ -242,6 +243,20 @@ def check_images(
         else:
             tensor = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     return tensor, was_flat
+
+
+def _integer_pixels(X: np.ndarray, owner: str) -> np.ndarray:
+    """Integer images are 8-bit pixels: checked to lie in [0, 255] and kept as uint8."""
+    if X.dtype.kind not in "iu" or X.dtype == np.uint8:
+        return X
+    low, high = X.min(), X.max()
+    if low < 0 or high > 255:
+        raise ValueError(
+            f"{owner} reads integer images as 8-bit pixels in [0, 255], but X holds values "
+            f"from {low} to {high}. Pass the images as float32 to use other values as they "
+            "are, or rescale them to 0..255."
+        )
+    return X.astype(np.uint8)
 
 
 def _to_nchw(

@@ -1450,7 +1450,13 @@ class CNNClassifier(NeuralNetClassifier):
                 UserWarning,
                 stacklevel=4,
             )
-        self.module_.load_state_dict(state["module"])
+        try:
+            self.module_.load_state_dict(state["module"])
+        except RuntimeError as exc:
+            raise ValueError(
+                f"{path} holds weights for another architecture than "
+                f"{self._module_name()}: {str(exc).splitlines()[0]}. Delete it to start over."
+            ) from exc
         self.optimizer_.load_state_dict(state["optimizer"])
         self.history_ = History(json.loads(state["history"]))
         torch.set_rng_state(state["rng_torch"])

@@ -258,7 +258,13 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> Any:
             est._trimmed_for_prediction = True
         else:
             est.initialize()
-    est.module_.load_state_dict(state["module"])
+    try:
+        est.module_.load_state_dict(state["module"])
+    except RuntimeError as exc:
+        raise ValueError(
+            f"{path} holds weights for another architecture than its parameters build "
+            f"({est._module_name()}): {str(exc).splitlines()[0]}"
+        ) from exc
     est.module_.to(est.device or "cpu")
     if state.get("optimizer") is not None:  # so that training can continue
         est.optimizer_.load_state_dict(state["optimizer"])

@@ -773,3 +773,26 @@ def test_keep_best_needs_validation(params):
 def test_invalid_tta():
     with pytest.raises(ValueError, match=r"The 'tta' parameter of CNNClassifier must be"):
         small(tta="mirror").fit(X8, Y8)
+
+
+@pytest.mark.parametrize(
+    ("low", "high"), [(-3, 200), (0, 300), (-1, 1000)], ids=["negative", "above-255", "both"]
+)
+def test_integer_images_outside_8_bit_range(low, high):
+    X = np.zeros((20, 1, 8, 8), dtype=np.int64)
+    X[0, 0, 0, 0], X[1, 0, 0, 0] = low, high
+    with pytest.raises(ValueError, match=rf"8-bit pixels in \[0, 255\].*from {low} to {high}"):
+        small().fit(X, Y8)
+
+
+def test_checkpoint_of_another_architecture(tmp_path):
+    from cnn_estimators import CNNClassifier, persistence
+    from cnn_estimators._io import load_checkpoint, save_checkpoint
+
+    est = small().fit(X8, Y8)
+    path = persistence.save(est, tmp_path / "m.ckpt")
+    state = load_checkpoint(path)
+    state["params"]["module__hidden_sizes"] = {"__tuple__": [32]}  # weights are for (8,)
+    save_checkpoint(state, path)
+    with pytest.raises(ValueError, match=r"holds weights for another architecture"):
+        CNNClassifier.load(path)

@@ -50,7 +50,8 @@ def test_valid_images_become_nchw(case):
     n = X.shape[0]
     assert was_flat == (layout == "flat")
     assert tuple(tensor.shape) == (n, c, h, w)  # channels-last detected: h, w >= 4
-    assert tensor.dtype == (torch.uint8 if X.dtype == np.uint8 else torch.float32)
+    # integer images are 8-bit pixels (kept as uint8, scaled per batch)
+    assert tensor.dtype == (torch.uint8 if X.dtype.kind in "iu" else torch.float32)
     expected = X.transpose(0, 3, 1, 2) if layout == "nhwc" else X.reshape(n, c, h, w)
     np.testing.assert_array_equal(
         tensor.numpy().astype(np.float64), expected.astype(np.float32).astype(np.float64)
