@@ -10,7 +10,9 @@ import json
 import os
 import random
 import re
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -906,23 +908,28 @@ class CNNClassifier(NeuralNetClassifier):
         first = len(history[-1]["batches"])
         losses = []
         batch_count = 0
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            loss = step["loss"].detach()
-            losses.append(loss)
-            history.record_batch(prefix + "_loss", loss)
-            X_batch = batch[0] if isinstance(batch, (tuple, list)) else batch
-            history.record_batch(prefix + "_batch_size", get_len(X_batch))
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-            batch_count += 1
-        if losses:
-            values = torch.stack(losses).float().cpu().tolist()
-            rows = history[-1]["batches"]
-            for row, value in zip(rows[first : first + len(values)], values, strict=True):
-                row[prefix + "_loss"] = value
-            if training and not all(np.isfinite(values)):
-                self._raise_diverged(values)
+        values: list[float] = []
+        try:
+            for batch in iterator:
+                self.notify("on_batch_begin", batch=batch, training=training)
+                step = step_fn(batch, **fit_params)
+                loss = step["loss"].detach()
+                losses.append(loss)
+                history.record_batch(prefix + "_loss", loss)
+                X_batch = batch[0] if isinstance(batch, (tuple, list)) else batch
+                history.record_batch(prefix + "_batch_size", get_len(X_batch))
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+                batch_count += 1
+                if self.__dict__.get("_stop_requested"):
+                    raise KeyboardInterrupt  # Ctrl-C arrived during this batch; it completed
+        finally:  # also when interrupted: the history holds floats, never tensors
+            if losses:
+                values = torch.stack(losses).float().cpu().tolist()
+                rows = history[-1]["batches"]
+                for row, value in zip(rows[first : first + len(values)], values, strict=False):
+                    row[prefix + "_loss"] = value
+        if training and not all(np.isfinite(values)):
+            self._raise_diverged(values)
         history.record(prefix + "_batch_count", batch_count)
 
     def _raise_diverged(self, values: list[float]) -> None:
@@ -959,6 +966,28 @@ class CNNClassifier(NeuralNetClassifier):
                 )
                 self.__dict__["_interrupted"] = True
             raise
+
+    @contextlib.contextmanager
+    def _stop_after_batch_on_ctrl_c(self):
+        """During fit, a first Ctrl-C stops training after the current batch; a second one
+        interrupts at once. Only in the main thread (where Python delivers signals)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:
+            yield  # someone else handles Ctrl-C (a notebook kernel, a test runner...)
+            return
+
+        def request_stop(signum, frame):
+            self.__dict__["_stop_requested"] = True
+            signal.signal(signal.SIGINT, previous)  # a second Ctrl-C interrupts at once
+
+        signal.signal(signal.SIGINT, request_stop)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _keeps_best(self) -> bool:
         return self.keep_best is True or self.checkpoint_dir is not None
@@ -1227,7 +1256,7 @@ class CNNClassifier(NeuralNetClassifier):
             self.__dict__["_n_train"] = len(images)
         self.__dict__["_fitting"] = True
         try:
-            with self._seeded(seed):
+            with self._seeded(seed), self._stop_after_batch_on_ctrl_c():
                 if not resume:
                     self.initialize()
                     epochs = self._restore_training_state()
@@ -1254,7 +1283,7 @@ class CNNClassifier(NeuralNetClassifier):
                         )
                     raise
         finally:
-            for key in ("_generator", "_split", "_fitting", "_resume_state"):
+            for key in ("_generator", "_split", "_fitting", "_resume_state", "_stop_requested"):
                 self.__dict__.pop(key, None)
         self._set_training_attributes()
         return self

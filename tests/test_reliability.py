@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -187,3 +188,30 @@ def test_tta_not_used_for_validation_during_fit(images):
     a = small(validation_fraction=0.25).fit(X, y)
     b = small(validation_fraction=0.25, tta="flip_shift").fit(X, y)
     assert a.validation_scores_ == b.validation_scores_
+
+
+class SendCtrlC:
+    """Sends SIGINT to this process while the n-th training batch is being processed."""
+
+    def __init__(self, n):
+        self.n, self.calls = n, 0
+
+    def __call__(self, x):
+        self.calls += 1
+        if self.calls == self.n:
+            os.kill(os.getpid(), signal.SIGINT)
+        return x
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name == "nt", reason="POSIX signals")
+def test_ctrl_c_stops_after_the_current_batch(digits):
+    X, y = digits
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        pytest.skip("the test runner handles SIGINT itself")
+    est = small(max_epochs=10, batch_size=128, validation_fraction=0, train_transform=SendCtrlC(20))
+    with pytest.warns(TrainingInterrupted, match=r"after 1 complete epoch\(s\)"):
+        est.fit(X / 16, y)
+    last = est.history_[-1]["batches"]
+    assert len(last) == 20 - 15  # 15 batches per epoch: batch 20 is the 5th of epoch 2
+    assert all(isinstance(b["train_loss"], float) for b in last)  # that batch completed
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
