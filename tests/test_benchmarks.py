@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "model_zoo.py"
 SKIP_MESSAGE = "SKIPPED: Fashion-MNIST data not found"
@@ -52,3 +54,30 @@ def test_model_zoo_skips_without_data(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert SKIP_MESSAGE in result.stdout
     assert TABLE_HEADER not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "header"),
+    [
+        ("augmentation.py", "| data / network | images | preset |"),
+        ("memory.py", "| images | array MB |"),
+        ("overhead.py", "| model | hand s/epoch |"),
+        ("tta.py", "| tta | views | test accuracy |"),
+    ],
+)
+def test_other_benchmarks_tiny(script, header):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--tiny"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    if SKIP_MESSAGE in result.stdout:
+        return
+    assert header in result.stdout, output[-3000:]
+    assert "## Environment" in result.stdout
