@@ -1176,9 +1176,11 @@ class CNNClassifier(NeuralNetClassifier):
         Parameters
         ----------
         X : array-like, torch.Tensor, list of images or dataset
-            Images (N, C, H, W), (N, H, W), (N, H, W, C) or flat (N, F); uint8 is scaled to
-            [0, 1], float64 becomes float32. Also a list of images of different sizes
-            (networks with global pooling), or a torch/torchvision dataset or
+            Images (N, C, H, W), (N, H, W), (N, H, W, C) or flat (N, F). Integer images
+            (uint8, or other integers in [0, 255]) are 8-bit pixels: kept as uint8 and
+            scaled to [0, 1] per batch; floats are used as given (float64 becomes float32).
+            Also a list of images of different sizes (networks with global pooling), or a
+            torch/torchvision dataset or
             :class:`~cnn_estimators.ImageDatasetView` (read lazily unless it holds its
             images in memory).
         y : array-like of shape (N,), optional
@@ -1191,6 +1193,12 @@ class CNNClassifier(NeuralNetClassifier):
         Returns
         -------
         self
+
+        Notes
+        -----
+        A first Ctrl-C stops training after the batch in progress (a second one at once);
+        the estimator stays usable and a ``TrainingInterrupted`` warning says so. A NaN or
+        infinite training loss raises ``TrainingDivergedError``.
         """
         resume = bool(self.warm_start) and self.__sklearn_is_fitted__()
         return self._fit(
