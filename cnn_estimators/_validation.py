@@ -431,6 +431,8 @@ def check_ragged_images(
                 f"{owner} expected each image of a list as (H, W), (C, H, W) or (H, W, C); "
                 f"image {i} has shape {arr.shape}."
             )
+        if getattr(arr, "dtype", None) is not None and arr.dtype.kind in "iu":
+            arr = _integer_pixels(np.asarray(arr), f"{owner} (image {i})")
         keep_uint8 = arr.dtype == np.uint8
         arr = check_array(
             arr,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import pickle
 import sys
 import time
 from collections.abc import Sequence
@@ -148,8 +147,7 @@ def _fit(args: argparse.Namespace) -> int:
         "best_validation_accuracy": est.best_validation_score_,
     }
     metrics.update(_evaluation_sections(report, est, data, run))
-    with open(run / "model.pkl", "wb") as f:
-        pickle.dump(est, f)
+    est.save(run / "model.ckpt")  # data only: loading it runs no code
     _write_json(run / "metrics.json", metrics)
     report.add_config("Metrics", metrics)
     path = report.write(run / "report.html")
@@ -248,13 +246,13 @@ def _grid(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from .estimator import CNNClassifier
     from .report import Report
 
     model_file = Path(args.model_file)
     if not model_file.exists():
-        raise UsageError(f"no model file at {model_file}; give the model.pkl of a fit run")
-    with open(model_file, "rb") as f:  # a file this program wrote: pickle of the estimator
-        est = pickle.load(f)
+        raise UsageError(f"no model file at {model_file}; give the model.ckpt of a fit run")
+    est = CNNClassifier.load(model_file)
     data = _load_data(args.dataset, None, args.n_test, args.random_state)
     run = _run_dir(args)
     report = Report(f"evaluate: {model_file} on {args.dataset}")
@@ -386,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizers", nargs="+", default=["sgd", "adam", "rmsprop"])
     p.set_defaults(func=_grid)
 
-    p = sub.add_parser("evaluate", help="evaluate a fitted model (model.pkl of a fit run)")
+    p = sub.add_parser("evaluate", help="evaluate a fitted model (model.ckpt of a fit run)")
     p.add_argument("model_file")
     _add_common(p)
     p.set_defaults(func=_evaluate)

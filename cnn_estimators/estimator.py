@@ -251,6 +251,12 @@ class CNNClassifier(NeuralNetClassifier):
         Seeds weight initialisation, dropout, the data order and the validation split of
         every ``fit``, without touching the global random state. None draws a seed from
         numpy's global generator.
+    torch_threads : int or None, default=None
+        Number of torch CPU threads while this estimator fits and predicts (restored
+        afterwards); None leaves torch's setting. Floating-point sums depend on the thread
+        count, so bitwise-identical results between ``n_jobs=1`` and ``n_jobs=2`` in
+        scikit-learn's parallel tools (whose workers run one torch thread) need
+        ``torch_threads=1``; with None they agree in their predicted labels.
     device : str, default="auto"
         "auto" picks CUDA, then MPS, then CPU; or any torch device string.
     progress_bar : "auto" or bool, default="auto"
@@ -333,6 +339,7 @@ class CNNClassifier(NeuralNetClassifier):
         precision: str = "float32",
         tta: Any = None,
         random_state: Any = None,
+        torch_threads: Any = None,
         device: Any = "auto",
         progress_bar: Any = "auto",
         classes: Any = None,
@@ -386,6 +393,7 @@ class CNNClassifier(NeuralNetClassifier):
         self.precision = precision
         self.tta = tta
         self.random_state = random_state
+        self.torch_threads = torch_threads
         self.progress_bar = progress_bar
         # skorch's __init__ stores state besides parameters; scikit-learn's contract says
         # __init__ sets parameters only, so fall back to the class-level defaults.
@@ -585,6 +593,14 @@ class CNNClassifier(NeuralNetClassifier):
             )
         check_param(
             "resume", self.resume, name, kind="a bool", ok=isinstance(self.resume, (bool, np.bool_))
+        )
+        check_param(
+            "torch_threads",
+            self.torch_threads,
+            name,
+            kind="None or an int in the range [1, inf)",
+            ok=self.torch_threads is None
+            or (is_int(self.torch_threads) and self.torch_threads >= 1),
         )
         if self.resume and self.checkpoint_dir is None:
             raise ValueError(
@@ -869,7 +885,11 @@ class CNNClassifier(NeuralNetClassifier):
         if batch_size == -1:
             batch_size = max(1, len(dataset))
         shuffle = kwargs.pop("shuffle", training)
-        generator = self.__dict__.get("_generator") if training else None
+        # A DataLoader draws its workers' base seed from its generator, or from torch's
+        # global one: evaluation uses a private generator, so predict leaves it untouched.
+        generator = (
+            self.__dict__.get("_generator") if training else torch.Generator().manual_seed(0)
+        )
         if isinstance(dataset, ImageTensorDataset) and iterator is DataLoader:
             sampler = BatchIndexSampler(
                 len(dataset),
@@ -879,6 +899,7 @@ class CNNClassifier(NeuralNetClassifier):
                 generator=generator,
             )
             kwargs.pop("sampler", None)
+            kwargs.setdefault("generator", generator)
             return DataLoader(dataset, batch_size=None, sampler=sampler, **kwargs)
         if isinstance(dataset, RaggedImageDataset) and iterator is DataLoader:
             sampler = SizeBucketSampler(
@@ -886,10 +907,11 @@ class CNNClassifier(NeuralNetClassifier):
             )
             kwargs.pop("sampler", None)
             kwargs.pop("drop_last", None)
+            kwargs.setdefault("generator", generator)
             return DataLoader(dataset, batch_size=None, sampler=sampler, **kwargs)
         if isinstance(dataset, LazyImageDataset) and "num_workers" not in kwargs:
             kwargs["num_workers"] = LAZY_NUM_WORKERS
-        if iterator is DataLoader and shuffle and "generator" not in kwargs:
+        if iterator is DataLoader and "generator" not in kwargs:
             kwargs["generator"] = generator
         return iterator(dataset, batch_size=batch_size, shuffle=shuffle, **kwargs)
 
@@ -966,6 +988,19 @@ class CNNClassifier(NeuralNetClassifier):
                 )
                 self.__dict__["_interrupted"] = True
             raise
+
+    @contextlib.contextmanager
+    def _threads(self):
+        """Run with ``torch_threads`` torch threads, restoring the caller's count."""
+        if self.torch_threads is None:
+            yield
+            return
+        previous = torch.get_num_threads()
+        torch.set_num_threads(int(self.torch_threads))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
 
     @contextlib.contextmanager
     def _stop_after_batch_on_ctrl_c(self):
@@ -1104,7 +1139,7 @@ class CNNClassifier(NeuralNetClassifier):
         np_state = np.random.get_state()  # noqa: NPY002 -- the legacy global generator
         py_state = random.getstate()
         try:
-            with torch.random.fork_rng(devices=cuda):
+            with torch.random.fork_rng(devices=cuda), self._threads():
                 torch.default_generator.manual_seed(seed)
                 if cuda:
                     torch.cuda.manual_seed(seed)
@@ -1283,9 +1318,11 @@ class CNNClassifier(NeuralNetClassifier):
                 except TrainingDivergedError as exc:
                     # Let the callbacks finish (the best weights are restored, temporary
                     # files removed) before reporting.
+                    checkpoint = dict(self.callbacks_).get("checkpoint")
+                    restored = checkpoint is not None and checkpoint._has_checkpoint()
                     self.notify("on_train_end", X=dataset, y=y_enc)
                     self._set_training_attributes()
-                    if self._keeps_best():
+                    if restored:
                         exc.args = (
                             exc.args[0] + " The weights of the best epoch so far were restored.",
                         )
@@ -1563,9 +1600,10 @@ class CNNClassifier(NeuralNetClassifier):
         """
         self._check_fitted()
         dataset = self._as_dataset(X)
-        if isinstance(dataset, RaggedImageDataset) and dataset.y is None:
-            return self._predict_proba_by_size(dataset)
-        return NeuralNet.predict_proba(self, dataset)
+        with self._threads():
+            if isinstance(dataset, RaggedImageDataset) and dataset.y is None:
+                return self._predict_proba_by_size(dataset)
+            return NeuralNet.predict_proba(self, dataset)
 
     def _predict_proba_by_size(self, dataset: RaggedImageDataset) -> np.ndarray:
         """Predict each size group as one stacked tensor; rows in the input's order."""

@@ -21,9 +21,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._io import load_checkpoint, save_checkpoint
+from ._io import CheckpointError, load_checkpoint, save_checkpoint
 
-__all__ = ["ALLOWED_MODULES", "load", "save"]
+__all__ = [
+    "ALLOWED_MODULES",
+    "CheckpointError",
+    "load",
+    "load_checkpoint",
+    "save",
+    "save_checkpoint",
+]
 
 #: Packages whose classes and functions a saved file may name.
 ALLOWED_MODULES = ("torch", "torchvision", "skorch", "sklearn", "cnn_estimators")
@@ -76,6 +83,12 @@ def _encode(value: Any, where: str) -> Any:
 def _encode_object(value: Any, where: str) -> Any:
     """An object rebuilt by calling its class with the arguments it stores by name."""
     cls = type(value)
+    if _ref(cls).partition(":")[0].split(".")[0] not in ALLOWED_MODULES or "<" in _ref(cls):
+        raise TypeError(
+            f"{where}: a {cls.__name__} (from {cls.__module__}) cannot be saved as data: only "
+            f"objects of {', '.join(ALLOWED_MODULES)} can. Save the estimator with "
+            "pickle/joblib instead (which loads only from trusted files)."
+        )
     if isinstance(value, torch.nn.Sequential):  # Sequential(*modules), Compose(*transforms)
         return {
             "__object__": _ref(cls),

@@ -13,7 +13,7 @@ on: a :class:`~matplotlib.figure.Figure` for multi-panel plots, an
 * Errors: :func:`plot_misclassified`, :func:`plot_top_losses`,
   :func:`plot_confusion_matrix`.
 * Experiments (data frames): :func:`plot_optimizer_comparison`,
-  :func:`plot_cv_results`.
+  :func:`plot_cv_results`, and :func:`plot_lr_find` for the learning-rate range test.
 """
 
 from __future__ import annotations

@@ -11,18 +11,25 @@ rendered site only (the source files are not touched):
   ``default=`` or, if absent, from the signature.
 * ``a, b, c : type`` (several parameters described together): griffe gives all of them the
   default of the first one. Such an item is repeated for each name, so each default
-  comes from the signature.
+  comes from the signature; ``a, b : float, default=1e-7, 10.0`` (one default per name)
+  gives each name its own default.
 * ``array-like`` / ``path-like`` in a type would be parsed as the expression
   ``array - like``; they are written ``array_like`` / ``path_like`` (numpydoc's spelling).
 * Sphinx roles (``:func:`~pkg.f```, ``:class:`X```, ...) have no meaning in Markdown;
   they become code spans (``f()``, ``X``), keeping only the last name for ``~`` targets.
 * A ``*`` between two letters in prose (``C*H*W``) would start Markdown emphasis; it is
   escaped. Code spans and doctest lines are left alone.
+
+Module attributes are documented in the code with Sphinx's ``#:`` comments on the lines
+just above the assignment (``#: Optimizer names accepted by ...``), which griffe does not
+read; they become the attribute's docstring when it has none.
 """
 
 from __future__ import annotations
 
 import re
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import griffe
@@ -62,6 +69,18 @@ def _prose(line: str) -> str:
     return "".join(out)
 
 
+def _split_defaults(kind: str | None, n: int) -> list[str | None]:
+    """``float, default=1e-7, 10.0`` for 2 names: one type string per name, each with its
+    own default; the type unchanged for every name otherwise."""
+    if kind is None or n < 2:
+        return [kind] * n
+    head, sep, defaults = kind.rpartition("default=")
+    values = [v.strip() for v in defaults.split(",")] if sep else []
+    if len(values) != n or any(not v or v[0] in "([{" for v in values):
+        return [kind] * n
+    return [f"{head}default={value}" for value in values]
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
@@ -99,16 +118,45 @@ def rewrite(text: str) -> str:
                 kind = "one of " + kind
             kind = _LIKE.sub(r"\1_like", kind)
         pad = " " * base
-        for name in re.split(r"\s*,\s*", item["names"]):
-            out.append(f"{pad}{name} : {kind}" if kind is not None else f"{pad}{name}")
+        names = re.split(r"\s*,\s*", item["names"])
+        kinds = _split_defaults(kind, len(names))
+        for name, own_kind in zip(names, kinds, strict=True):
+            out.append(f"{pad}{name} : {own_kind}" if own_kind is not None else f"{pad}{name}")
             out += body
         i = j
     return "\n".join(out)
 
 
+@cache
+def _source_lines(path: str) -> tuple[str, ...]:
+    try:
+        return tuple(Path(path).read_text(encoding="utf-8").splitlines())
+    except (OSError, UnicodeDecodeError):
+        return ()
+
+
+def comment_docstring(obj: griffe.Object) -> str | None:
+    """The ``#:`` comment lines right above an attribute's assignment, without the marks."""
+    filepath, lineno = getattr(obj, "filepath", None), getattr(obj, "lineno", None)
+    if not obj.is_attribute or filepath is None or not lineno or isinstance(filepath, list):
+        return None
+    lines = _source_lines(str(filepath))
+    found: list[str] = []
+    i = lineno - 2  # the line above the assignment, 0-based
+    while 0 <= i < len(lines) and lines[i].lstrip().startswith("#:"):
+        found.insert(0, lines[i].lstrip()[2:].strip())
+        i -= 1
+    return "\n".join(found) or None
+
+
 class NumpydocCompat(griffe.Extension):
-    """Apply :func:`rewrite` to every docstring once the object tree is loaded."""
+    """Apply :func:`rewrite` to every docstring once the object tree is loaded, and turn
+    ``#:`` comments into the docstrings of module attributes."""
 
     def on_object(self, *, obj: griffe.Object, **kwargs: Any) -> None:
+        if obj.docstring is None:
+            text = comment_docstring(obj)
+            if text is not None:
+                obj.docstring = griffe.Docstring(text, parent=obj)
         if obj.docstring is not None:
             obj.docstring.value = rewrite(obj.docstring.value)

@@ -230,3 +230,15 @@ def test_predefined_split_with_unknown_labels():
     est = small(train_split=predefined_split(X[:4], np.array([0, 1, 2, 1])))
     with pytest.raises(ValueError, match=r"validation labels \[2\] are not among"):
         est.fit(X, y)
+
+
+def test_ragged_integer_images_are_8_bit_pixels():
+    X, y = _ragged(n=12)
+    ints = [(x * 255).astype(np.int64) for x in X]
+    est = small("global_pool_cnn").fit(ints, y)
+    u8 = small("global_pool_cnn").fit([x.astype(np.uint8) for x in ints], y)
+    np.testing.assert_array_equal(est.predict_proba(ints), u8.predict_proba(ints))
+    bad = list(ints)
+    bad[3] = bad[3] + 300
+    with pytest.raises(ValueError, match=r"image 3\).*8-bit pixels"):
+        small("global_pool_cnn").fit(bad, y)

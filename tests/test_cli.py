@@ -64,7 +64,7 @@ def test_fit_writes_a_run_directory_and_evaluate_reads_it(tmp_path, capsys):
         "metrics.json",
         "history.csv",
         "history.json",
-        "model.pkl",
+        "model.ckpt",
         "report.html",
         "training_curves.png",
         "confusion_matrix.png",
@@ -77,7 +77,7 @@ def test_fit_writes_a_run_directory_and_evaluate_reads_it(tmp_path, capsys):
     html = (run / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 2 and "<table" in html
     out = tmp_path / "eval"
-    assert main(["evaluate", str(run / "model.pkl"), "--n-test", "200", "--out", str(out)]) == 0
+    assert main(["evaluate", str(run / "model.ckpt"), "--n-test", "200", "--out", str(out)]) == 0
     evaluated = json.loads((out / "metrics.json").read_text())
     assert evaluated["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
 

@@ -515,3 +515,12 @@ def test_batch_losses_are_recorded_as_floats(images):
         assert all(type(v) is float for v in train + valid)
         sizes = [b["train_batch_size"] for b in epoch["batches"] if "train_loss" in b]
         assert epoch["train_loss"] == pytest.approx(np.average(train, weights=sizes))
+
+
+def test_predict_does_not_touch_global_random_state(images):
+    X, y = images
+    est = small().fit(X, y)
+    state = torch.get_rng_state().clone()
+    est.predict_proba(X)
+    est.score(X, y)
+    assert torch.equal(state, torch.get_rng_state())

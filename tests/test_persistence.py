@@ -125,3 +125,18 @@ def test_module_function_api(fitted, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert isinstance(persistence.load(path, device="cpu"), CNNClassifier)
+
+
+class LocalTransform(torch.nn.Module):
+    """A transform defined outside the packages a saved file may name."""
+
+    def forward(self, x):
+        return x
+
+
+def test_objects_from_other_modules_are_refused_at_save(tmp_path):
+    est = CNNClassifier(
+        "mlp", max_epochs=1, random_state=0, device="cpu", eval_transform=LocalTransform()
+    ).fit(X / 16, Y)
+    with pytest.raises(TypeError, match=r"LocalTransform \(from test_persistence\) cannot be "):
+        est.save(tmp_path / "model.ckpt")

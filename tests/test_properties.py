@@ -138,3 +138,17 @@ def test_identical_history_with_one_and_two_jobs(one_torch_thread):
         g1.cv_results_["mean_test_score"], g2.cv_results_["mean_test_score"]
     )
     assert _history(g1.best_estimator_) == _history(g2.best_estimator_)
+
+
+def test_torch_threads_parameter_gives_identical_results_across_jobs():
+    threads = torch.get_num_threads()
+    X, y = load_digits(return_X_y=True)
+    est = CNNClassifier(
+        "global_pool_cnn", max_epochs=2, random_state=0, device="cpu", lr=3e-3, torch_threads=1
+    )
+    serial = cross_validate(est, X[:600], y[:600], cv=3, n_jobs=1, return_estimator=True)
+    parallel = cross_validate(est, X[:600], y[:600], cv=3, n_jobs=2, return_estimator=True)
+    for a, b in zip(serial["estimator"], parallel["estimator"], strict=True):
+        assert _history(a) == _history(b)
+        np.testing.assert_array_equal(a.predict_proba(X[:50]), b.predict_proba(X[:50]))
+    assert torch.get_num_threads() == threads  # restored after fit and predict
