@@ -16,6 +16,19 @@ Usage::
 
     python benchmarks/model_zoo.py [--n-train 10000] [--n-test 2000] [--epochs 6]
                                    [--models fast_cnn fashion_cnn ...] [--tiny]
+                                   [--threads N]
+    python benchmarks/model_zoo.py --recipes [--fast-epochs 2 3 4 6] [--threads 1]
+
+``--recipes`` compares each network with its own training recipe: the course networks
+(and, as a control, ``fast_cnn``) with the course recipe above, one warm-started epoch
+per ``fit``, and ``fast_cnn`` with its recipe (:data:`FAST_RECIPE`: SGD with Nesterov
+momentum, one-cycle schedule, label smoothing; see ``cnn_estimators/models/fast.py``).
+A one-cycle schedule is sized for a fixed number of epochs, so it cannot be evaluated
+fairly in the middle of a run: ``fast_cnn`` is trained by separate fits of ``E`` epochs
+for every ``E`` in ``--fast-epochs``, each giving one (CPU-s, test accuracy) point. In
+this mode torch uses one thread unless ``--threads`` says otherwise (several threads
+spin-wait on a loaded machine and inflate the CPU time), and the budgets B1, B2 and B4
+(1, 2 and 4 fashion_cnn epochs) are reported.
 
 A model named twice is trained twice (by default fast_cnn runs first and last: the
 accuracies are identical, the difference of the CPU times shows the measurement noise).
@@ -54,6 +67,29 @@ DEFAULT_MODELS = [
 TINY_MODELS = ["fast_cnn", "fashion_cnn"]
 REFERENCE = "fashion_cnn"
 THRESHOLDS = (0.85, 0.88)
+#: Models of the --recipes mode trained with the course recipe (fast_cnn is a control).
+RECIPE_COURSE_MODELS = [
+    "fashion_cnn",
+    "cifar_cnn",
+    "example_cnn",
+    "bn_cnn",
+    "global_pool_cnn",
+    "mlp",
+    "fast_cnn",
+]
+#: fast_cnn's own recipe (CNNClassifier arguments besides max_epochs and the fixed ones),
+#: chosen on a validation split of the training subset, never on the test set.
+FAST_RECIPE = {
+    "optimizer": "sgd",
+    "lr": 0.4,
+    "optimizer__momentum": 0.9,
+    "optimizer__nesterov": True,
+    "optimizer__weight_decay": 5e-4,
+    "lr_schedule": "onecycle",
+    "criterion__label_smoothing": 0.1,
+    "batch_size": 128,
+}
+DEFAULT_FAST_EPOCHS = [2, 3, 4, 6]
 #: Fashion-MNIST training-set pixel mean and standard deviation (pixels scaled to [0, 1]).
 MEAN, STD = 0.2860, 0.3530
 
@@ -144,6 +180,237 @@ def warm_up(data) -> None:
     clf = make_classifier("mlp")
     clf.fit(data.X_train[:256], data.y_train[:256])
     clf.score(data.X_test[:64], data.y_test[:64])
+
+
+def make_fast_classifier(epochs: int, precision: str = "float32"):
+    """fast_cnn with its own recipe (:data:`FAST_RECIPE`), for ``epochs`` epochs."""
+    from cnn_estimators import CNNClassifier
+    from cnn_estimators.transforms import normalize
+
+    return CNNClassifier(
+        "fast_cnn",
+        **FAST_RECIPE,
+        max_epochs=epochs,
+        validation_fraction=0,
+        random_state=0,
+        device="cpu",
+        progress_bar=False,
+        precision=precision,
+        eval_transform=normalize("fashion_mnist"),
+    )
+
+
+def train_fixed(label: str, data, epochs: int, precision: str = "float32") -> Run:
+    """One fit of fast_cnn with its recipe for ``epochs`` epochs: a one-point Run."""
+    run = Run(label=label, model="fast_cnn")
+    clf = make_fast_classifier(epochs, precision)
+    gc.collect()
+    c0, w0 = time.process_time(), time.perf_counter()
+    clf.fit(data.X_train, data.y_train)
+    c1, w1 = time.process_time(), time.perf_counter()
+    if clf.n_iter_ != epochs:
+        raise RuntimeError(f"{label}: expected {epochs} epochs after fit, got {clf.n_iter_}")
+    acc = float(clf.score(data.X_test, data.y_test))  # not timed
+    run.params = sum(p.numel() for p in clf.module_.parameters())
+    run.cpu.append(c1 - c0)
+    run.wall.append(w1 - w0)
+    run.acc.append(acc)
+    print(
+        f"  {label:<24} {epochs} epochs: CPU {c1 - c0:8.1f} s  wall {w1 - w0:8.1f} s  "
+        f"test acc {acc:.4f}  (load {loadavg()})",
+        flush=True,
+    )
+    return run
+
+
+def forward_macs(name: str, shape: tuple[int, int, int] = (1, 28, 28)) -> int:
+    """Multiply-accumulates of one forward pass of one image (Conv2d and Linear layers)."""
+    import torch
+    from torch import nn
+
+    from cnn_estimators.models import get_model
+
+    model = get_model(name, in_channels=shape[0], num_classes=10, input_size=shape[1:]).eval()
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels
+            total += output[0].numel() * k // module.groups
+        else:
+            total += module.in_features * module.out_features
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
+    with torch.no_grad():
+        model(torch.zeros(1, *shape))
+    for handle in handles:
+        handle.remove()
+    return total
+
+
+@dataclass
+class Series:
+    """(CPU-s, wall-s, test acc) points of one model and recipe."""
+
+    label: str
+    recipe: str
+    runs: list[Run]
+    macs: int = 0
+
+    @property
+    def points(self) -> list[tuple[float, float, float, str]]:
+        """(CPU-s, wall-s, acc, note) sorted by CPU-s."""
+        pts = []
+        for run in self.runs:
+            for i, (c, w, a) in enumerate(zip(run.cpu, run.wall, run.acc, strict=True), 1):
+                note = f"epoch {i}" if len(run.acc) > 1 else run.label
+                pts.append((c, w, a, note))
+        return sorted(pts)
+
+    def time_to(self, threshold: float) -> tuple[float, float] | None:
+        """(CPU-s, wall-s) of the cheapest point reaching ``threshold``."""
+        hits = [(c, w) for c, w, a, _ in self.points if a >= threshold]
+        return min(hits) if hits else None
+
+    def best_within(self, budget: float) -> float | None:
+        within = [a for c, _, a, _ in self.points if c <= budget]
+        return max(within) if within else None
+
+
+def report_recipes(series: list[Series], b1: float) -> None:
+    """Print the --recipes tables: summary per model/recipe and every point."""
+    budgets = (("B1", b1), ("B2", 2 * b1), ("B4", 4 * b1))
+    print(
+        f"CPU budgets: B1 = {b1:.1f} CPU-s (the first fashion_cnn epoch), "
+        f"B2 = {2 * b1:.1f}, B4 = {4 * b1:.1f} CPU-s."
+    )
+    print("Course recipe: cumulative time at the end of each epoch of one run.")
+    print("fast_cnn recipe: one separate fit per total number of epochs E.")
+    print("'CPU-s to X%' = cheapest point with test accuracy >= X (wall-s in brackets);")
+    print("'best acc ≤ B' = best test accuracy of a point costing at most B CPU-s.")
+    print()
+    header = (
+        "| model | recipe | MACs/img | params | CPU-s to 85% | CPU-s to 88% "
+        "| best acc ≤ B1 | best acc ≤ B2 | best acc ≤ B4 | best acc (CPU-s) |"
+    )
+    print(header)
+    print("|" + "---|" * (header.count(" | ") + 1))
+    for s in series:
+        cells = [s.label, s.recipe, f"{s.macs / 1e6:.1f} M", f"{s.runs[0].params:,}"]
+        for threshold in THRESHOLDS:
+            hit = s.time_to(threshold)
+            cells.append("not reached" if hit is None else f"{hit[0]:.1f} ({hit[1]:.1f})")
+        cells += [_fmt(s.best_within(b), ".4f", "-") for _, b in budgets]
+        best = max(s.points, key=lambda p: (p[2], -p[0]))
+        cells.append(f"{best[2]:.4f} ({best[0]:.1f})")
+        print("| " + " | ".join(cells) + " |")
+    print()
+    print("All points:")
+    print()
+    print("| model | recipe | point | CPU-s | wall-s | test acc |")
+    print("|---|---|---|---|---|---|")
+    for s in series:
+        for c, w, a, note in s.points:
+            print(f"| {s.label} | {s.recipe} | {note} | {c:.1f} | {w:.1f} | {a:.4f} |")
+    print()
+    print("Summary:")
+    for threshold in THRESHOLDS:
+        reached = [(s.time_to(threshold)[0], s.label) for s in series if s.time_to(threshold)]
+        if reached:
+            cpu, label = min(reached)
+            print(f"  least CPU to reach {threshold:.0%}: {label} ({cpu:.1f} CPU-s)")
+        else:
+            print(f"  no model reached {threshold:.0%}")
+    for name, budget in budgets:
+        scored = [(s.best_within(budget), s.label) for s in series if s.best_within(budget)]
+        if scored:
+            acc, label = max(scored)
+            print(f"  best accuracy within {name} = {budget:.1f} CPU-s: {label} ({acc:.4f})")
+
+
+def main_recipes(args: argparse.Namespace, data) -> int:
+    """The --recipes benchmark (each network with its own training recipe)."""
+    print("## Data")
+    print(
+        f"Fashion-MNIST from {data.source}: {len(data.X_train)} train / {len(data.X_test)} "
+        f"test images {data.X_train.shape[1:]} {data.X_train.dtype} (stratified, "
+        "random_state=0)"
+    )
+    print(
+        "Course recipe: CNNClassifier(name, optimizer='adam', lr=1e-3, batch_size=128, "
+        "max_epochs=1, validation_fraction=0, random_state=0, device='cpu', "
+        f"warm_start=True, eval_transform=Normalize(({MEAN:.4f},), ({STD:.4f},))), "
+        f"{args.epochs} x fit()"
+    )
+    recipe = ", ".join(f"{k}={v!r}" for k, v in FAST_RECIPE.items())
+    print(
+        f"fast_cnn recipe: CNNClassifier('fast_cnn', {recipe}, max_epochs=E, "
+        "validation_fraction=0, random_state=0, device='cpu', "
+        f"eval_transform=normalize('fashion_mnist')), one fit per E in {args.fast_epochs}"
+    )
+    print()
+    load_before = loadavg()
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    warm_up(data)
+    make_fast_classifier(1).fit(data.X_train[:256], data.y_train[:256])  # untimed warm-up
+    print("## Training (scoring not timed)", flush=True)
+    fast_runs = [train_fixed(f"fast_cnn E={e}", data, e) for e in args.fast_epochs]
+    course = {}
+    for name in args.models:
+        course[name] = train(f"{name} (course)", name, data, args.epochs)
+    extra = []
+    if not args.no_extras:
+        repeat_epochs = 4 if 4 in args.fast_epochs else args.fast_epochs[-1]
+        extra.append(
+            Series(
+                "fast_cnn (repeat)",
+                "own (one-cycle)",
+                [train_fixed(f"fast_cnn E={repeat_epochs} again", data, repeat_epochs)],
+            )
+        )
+        extra.append(
+            Series(
+                "fast_cnn bf16",
+                "own + precision='bf16'",
+                [train_fixed(f"fast_cnn bf16 E={repeat_epochs}", data, repeat_epochs, "bf16")],
+            )
+        )
+    total_wall = time.perf_counter() - start_wall
+    total_cpu = time.process_time() - start_cpu
+    load_after = loadavg()
+    print()
+
+    series = [Series("fast_cnn", "own (one-cycle)", fast_runs)]
+    series += [
+        Series(name if name != "fast_cnn" else "fast_cnn (control)", "course", [run])
+        for name, run in course.items()
+    ]
+    series += extra
+    macs = {}
+    for s in series:
+        name = s.runs[0].model
+        if name not in macs:
+            macs[name] = forward_macs(name, tuple(data.X_train.shape[1:]))
+        s.macs = macs[name]
+    if REFERENCE in course:
+        b1 = course[REFERENCE].cpu[0]
+    else:
+        b1 = series[0].points[0][0]
+        print(f"({REFERENCE} not run: B1 is the cheapest point of {series[0].label})")
+    print("## Results")
+    report_recipes(series, b1)
+    print()
+    print(
+        f"Whole benchmark: {total_wall:.0f} s wall, {total_cpu:.0f} CPU-s "
+        f"(including scoring and warm-up)."
+    )
+    print(f"Load average (1/5/15 min) before: {load_before}; after: {load_after}.")
+    return 0
 
 
 def _fmt(value: float | None, spec: str, missing: str) -> str:
@@ -249,6 +516,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="torch.set_num_threads(N) before training (default: torch's default)",
     )
     parser.add_argument(
+        "--recipes",
+        action="store_true",
+        help="each network with its own recipe: course networks (course recipe) vs "
+        "fast_cnn (its one-cycle recipe, one fit per --fast-epochs value); 1 thread",
+    )
+    parser.add_argument(
+        "--fast-epochs",
+        type=int,
+        nargs="+",
+        default=None,
+        help=f"--recipes: total epochs of the fast_cnn fits (default: {DEFAULT_FAST_EPOCHS})",
+    )
+    parser.add_argument(
+        "--no-extras",
+        action="store_true",
+        help="--recipes: skip the repeat fit and the bf16 fit of fast_cnn",
+    )
+    parser.add_argument(
         "--debian-dir",
         default=None,
         help="look for Debian's Fashion-MNIST here instead of /usr/share/datasets/fashion-mnist",
@@ -257,7 +542,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.tiny:
         args.n_train, args.n_test, args.epochs = 300, 100, 1
         args.models = args.models or list(TINY_MODELS)
+        args.fast_epochs = args.fast_epochs or [1]
+    if args.recipes:
+        args.models = args.models or list(RECIPE_COURSE_MODELS)
+        args.threads = 1 if args.threads is None else args.threads
     args.models = args.models or list(DEFAULT_MODELS)
+    args.fast_epochs = args.fast_epochs or list(DEFAULT_FAST_EPOCHS)
+    if any(e < 1 for e in args.fast_epochs):
+        parser.error("--fast-epochs must be >= 1")
     if args.epochs < 1:
         parser.error("--epochs must be >= 1")
     if args.threads is not None and args.threads < 1:
@@ -284,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     print_environment()
+    if args.recipes:
+        return main_recipes(args, data)
     print("## Data")
     print(
         f"Fashion-MNIST from {data.source}: {len(data.X_train)} train / {len(data.X_test)} "

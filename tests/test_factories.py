@@ -12,6 +12,7 @@ from cnn_estimators import (
     make_cifar_cnn,
     make_classifier,
     make_fashion_mnist_cnn,
+    make_fast_cnn,
     make_mlp,
     make_mnist_cnn,
     make_resnet18_classifier,
@@ -24,6 +25,7 @@ FACTORIES = [
     make_fashion_mnist_cnn,
     make_cifar_cnn,
     make_resnet18_classifier,
+    make_fast_cnn,
 ]
 
 
@@ -88,3 +90,14 @@ def test_resnet18_factory_trains_small():
 @pytest.mark.parametrize("optimizer", ["sgd", "SGD", "Sgd", torch.optim.SGD, "rmsprop"])
 def test_cifar_factory_keeps_momentum_for_optimizers_that_take_it(optimizer):
     assert make_cifar_cnn(optimizer=optimizer).get_params()["optimizer__momentum"] == 0.9
+
+
+def test_fast_cnn_recipe_trains():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (64, 1, 12, 12), dtype=np.uint8)
+    y = np.arange(64) % 2
+    est = make_fast_cnn(max_epochs=2, random_state=0, device="cpu").fit(X, y)
+    group = est.optimizer_.param_groups[0]
+    assert isinstance(est.optimizer_, torch.optim.SGD) and group["nesterov"]
+    assert group["weight_decay"] == 5e-4 and est.criterion_.label_smoothing == 0.1
+    assert dict(est.callbacks_)["lr_scheduler"].lr_scheduler_.total_steps == 2 * 1
