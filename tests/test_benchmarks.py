@@ -66,7 +66,7 @@ def test_model_zoo_skips_without_data(tmp_path):
     ],
 )
 def test_other_benchmarks_tiny(script, header):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), "--tiny"],
         cwd=ROOT,

@@ -15,7 +15,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs_quick(script, tmp_path):
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     result = subprocess.run(
         [sys.executable, str(script), "--quick"],
         cwd=tmp_path,
@@ -29,7 +29,7 @@ def test_example_runs_quick(script, tmp_path):
 
 
 def test_quickstart_writes_its_figure(tmp_path):
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart.py"), "--quick", "--out", "cm.png"],
         cwd=tmp_path,

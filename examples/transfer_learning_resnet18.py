@@ -1,0 +1,245 @@
+"""Exercise "transfer learning with ResNet18: frozen backbone versus fine-tuning".
+
+Reproduces the course exercise on transfer learning. A torchvision ResNet18 gets a new
+``fc`` layer for the 10 classes (``make_resnet18_classifier``; resizing, grayscale to RGB
+and the ImageNet normalisation happen inside the model) and is trained three ways:
+
+* ``freeze="all_but_fc"``: feature extraction, only the new ``fc`` layer trains;
+* ``freeze="all_but_layer4"`` (the course default): ``layer4`` and ``fc`` train;
+* ``freeze="none"``: the whole network is fine-tuned.
+
+It prints the trainable and total parameter counts, the fit time and the test accuracy
+of each, and saves a bar chart.
+
+Weights: the ImageNet weights (``weights="DEFAULT"``) are used when torchvision can load
+them (from the torch hub cache, or by downloading them in a full run). Offline, the
+``RuntimeError`` is caught, its message (which names the file to download and where to
+put it) is printed, and the networks start from random weights instead (``weights=None``).
+Frozen *random* features are of course much weaker than frozen ImageNet features: the
+comparison then shows how much a random backbone can still support a linear classifier.
+``--quick`` never downloads: it uses the weights only if they are already cached.
+
+Images are resized to ``--image-size`` (64 by default, 32 with ``--quick``) instead of
+ImageNet's 224 to keep the CPU time low.
+
+Data: CIFAR-10 when a local copy exists; else Fashion-MNIST (real images, e.g. Debian's
+``dataset-fashion-mnist``; grayscale is repeated to RGB inside the model); else
+synthetic coloured shapes (10 classes, 32x32 RGB). A note says which. ``--quick`` uses
+160 synthetic shapes.
+
+    python examples/transfer_learning_resnet18.py                   # ~tens of minutes
+    python examples/transfer_learning_resnet18.py --n-train 2000 --image-size 32
+    python examples/transfer_learning_resnet18.py --quick           # seconds, for the tests
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from torchvision.models import ResNet18_Weights
+
+from cnn_estimators import (
+    ImageData,
+    get_model,
+    load_cifar10,
+    load_fashion_mnist,
+    make_resnet18_classifier,
+)
+
+FREEZE = {
+    "all_but_fc": "feature extraction (fc only)",
+    "all_but_layer4": "layer4 + fc (course default)",
+    "none": "full fine-tuning",
+}
+
+
+SHAPES = [
+    "disk",
+    "ring",
+    "square",
+    "frame",
+    "h-bars",
+    "v-bars",
+    "plus",
+    "cross",
+    "checker",
+    "triangle",
+]
+
+
+def _shape_masks(kind: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Boolean masks (n, size, size) of shapes of the given kinds, randomly placed and scaled."""
+    n = len(kind)
+    grid = ((np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1)[None]  # pixel centres
+    cy, cx = rng.uniform(-0.3, 0.3, (2, n, 1, 1)).astype(np.float32)
+    r = rng.uniform(0.3, 0.75, (n, 1, 1)).astype(np.float32)
+    dy, dx = (grid[:, :, None] - cy) / r, (grid[:, None, :] - cx) / r  # shape coordinates
+    dist, box = np.hypot(dy, dx), np.maximum(abs(dy), abs(dx))
+    inside, ady, adx = box <= 1, abs(dy), abs(dx)
+    masks = [
+        dist <= 1,  # disk
+        (dist <= 1) & (dist >= 0.6),  # ring
+        box <= 0.85,  # square
+        inside & (box >= 0.65),  # frame
+        inside & (np.floor((dy + 1) * 2.5) % 2 == 0),  # horizontal bars
+        inside & (np.floor((adx + 0.2) * 2.5) % 2 == 0),  # vertical bars
+        inside & (np.minimum(ady, adx) <= 0.25),  # plus
+        inside & (abs(ady - adx) <= 0.3),  # diagonal cross
+        inside & ((np.floor((dy + 1) * 2) + np.floor(adx * 2)) % 2 == 0),  # checker
+        (dy <= 0.8) & (adx <= (dy + 1) / 1.8),  # triangle
+    ]
+    return np.choose(kind[:, None, None], masks)
+
+
+def synthetic_shapes(n_train: int, n_test: int, size: int = 32, seed: int = 0) -> ImageData:
+    """Offline stand-in for CIFAR-10: 10 classes of shapes, 3 x size x size uint8 images.
+
+    A bright shape of a random colour on a dark background of a random colour, at a
+    random position and scale, with pixel noise. Every class is unchanged by a horizontal
+    flip, so CIFAR-10's augmentation (shifts and flips) keeps the labels right.
+    """
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    y = rng.permutation(np.arange(n) % 10)
+    X = np.empty((n, 3, size, size), dtype=np.uint8)
+    for start in range(0, n, 1000):  # in chunks, to keep the memory small
+        kind = y[start : start + 1000]
+        mask = _shape_masks(kind, size, rng)[:, None]
+        bg = rng.integers(0, 110, (len(kind), 3, 1, 1))
+        fg = rng.integers(150, 256, (len(kind), 3, 1, 1))
+        noise = rng.normal(0.0, 20.0, (len(kind), 3, size, size)).astype(np.float32)
+        X[start : start + 1000] = np.clip(np.where(mask, fg, bg) + noise, 0, 255)
+    return ImageData(
+        X_train=X[:n_train],
+        y_train=y[:n_train].astype(np.int64),
+        X_test=X[n_train:],
+        y_test=y[n_train:].astype(np.int64),
+        class_names=list(SHAPES),
+        name="synthetic_shapes",
+        source=f"synthetic: coloured shapes, {size}x{size} RGB (offline stand-in)",
+    )
+
+
+def load_data(args) -> ImageData:
+    if args.quick:
+        print("data: --quick uses 160 synthetic coloured shapes (32x32 RGB)")
+        return synthetic_shapes(160, 100)
+    for name, loader in (("CIFAR-10", load_cifar10), ("Fashion-MNIST", load_fashion_mnist)):
+        try:
+            data = loader(n_train=args.n_train, n_test=args.n_test, random_state=0)
+        except (OSError, ValueError) as exc:
+            reason = "no local copy" if isinstance(exc, FileNotFoundError) else exc
+            print(f"note: {name} is not available ({reason})")
+            continue
+        print(f"data: {name} from {data.source}")
+        return data
+    print("note: using synthetic coloured shapes (32x32 RGB)")
+    return synthetic_shapes(args.n_train or 5000, args.n_test or 2000)
+
+
+def pick_weights(quick: bool) -> str | None:
+    """Return "DEFAULT" if the ImageNet weights can be loaded, else None (with a note)."""
+    weights = ResNet18_Weights.DEFAULT
+    cached = os.path.join(
+        torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url.split("?")[0])
+    )
+    if quick and not os.path.exists(cached):
+        print(
+            "note: --quick does not download the ImageNet weights and none are cached at "
+            f"{cached}; using random initialisation (weights=None)"
+        )
+        return None
+    try:
+        get_model("resnet18", in_channels=3, num_classes=10, input_size=(32, 32), weights="DEFAULT")
+    except RuntimeError as exc:
+        print(f"note: the ImageNet weights are unavailable: {exc}")
+        print("note: falling back to random initialisation (weights=None)")
+        return None
+    print("ImageNet weights loaded (weights='DEFAULT')")
+    return "DEFAULT"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run for the tests")
+    parser.add_argument("--out", default=".", help="folder for the figure (default: cwd)")
+    parser.add_argument("--n-train", type=int, default=5000, help="training images (full run)")
+    parser.add_argument("--n-test", type=int, default=2000, help="test images (full run)")
+    parser.add_argument("--image-size", type=int, default=64, help="side the model resizes to")
+    parser.add_argument("--epochs", type=int, default=4)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.quick:
+        torch.set_num_threads(1)  # tiny batches: extra threads only add overhead
+    epochs = 1 if args.quick else args.epochs
+    image_size = 32 if args.quick else args.image_size
+
+    data = load_data(args)
+    print(data)
+    weights = pick_weights(args.quick)
+    rows = []
+    for freeze, meaning in FREEZE.items():
+        est = make_resnet18_classifier(
+            weights=weights,
+            freeze=freeze,
+            image_size=image_size,
+            max_epochs=epochs,
+            random_state=0,
+            progress_bar=False if args.quick else "auto",
+        )
+        start = time.perf_counter()
+        est.fit(data.X_train, data.y_train)
+        fit_time = time.perf_counter() - start
+        params = list(est.module_.parameters())
+        trainable = sum(p.numel() for p in params if p.requires_grad)
+        test_acc = est.score(data.X_test, data.y_test)
+        rows.append(
+            {
+                "freeze": freeze,
+                "what trains": meaning,
+                "trainable params": trainable,
+                "total params": sum(p.numel() for p in params),
+                "trainable %": round(100 * trainable / sum(p.numel() for p in params), 2),
+                "fit time (s)": round(fit_time, 1),
+                "best valid acc": round(est.best_validation_score_, 4),
+                "test accuracy": round(test_acc, 4),
+            }
+        )
+        print(f"freeze={freeze}: test accuracy {test_acc:.4f} ({fit_time:.1f} s)")
+
+    table = pd.DataFrame(rows)
+    init = "ImageNet weights" if weights else "random initialisation (weights=None)"
+    print(
+        f"\nResNet18 transfer learning on {data.name}: {init}, images resized to "
+        f"{image_size}x{image_size}, {epochs} epoch(s), Adam lr 5e-4"
+    )
+    with pd.option_context("display.width", 200):
+        print(table.to_string(index=False))
+
+    fig, ax = plt.subplots(figsize=(8, 3.5), layout="constrained")
+    labels = [f"{r['freeze']}\n{r['trainable params']:,} trainable" for r in rows]
+    bars = ax.barh(labels, table["test accuracy"], color=["C0", "C1", "C2"])
+    ax.bar_label(bars, fmt="%.3f", padding=3)
+    ax.set_xlim(0, 1.1)
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy")
+    ax.set_title(f"ResNet18 on {data.name} ({init})")
+    path = out / "transfer_learning_resnet18.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"figure written to {path}")
+
+
+if __name__ == "__main__":
+    main()
