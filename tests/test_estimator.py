@@ -524,3 +524,30 @@ def test_predict_does_not_touch_global_random_state(images):
     est.predict_proba(X)
     est.score(X, y)
     assert torch.equal(state, torch.get_rng_state())
+
+
+class StrideRecorder(nn.Module):
+    """Records the strides of the batches the estimator feeds it."""
+
+    seen: list = []
+
+    def __init__(self, in_channels=1, num_classes=2):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 4, 3, padding=1)
+        self.head = nn.Linear(4, num_classes)
+
+    def forward(self, x):
+        StrideRecorder.seen.append(tuple(x.stride()))
+        return self.head(self.conv(x).mean(dim=(2, 3)))
+
+
+def test_one_channel_batches_get_channels_last_strides(images):
+    X, y = images  # (40, 1, 8, 8)
+    StrideRecorder.seen = []
+    est = small(StrideRecorder, batch_size=8, validation_fraction=0).fit(X, y)
+    assert set(StrideRecorder.seen) == {(64, 1, 8, 1)}  # oneDNN's fast kernels
+    StrideRecorder.seen = []
+    rgb = np.repeat(X, 3, axis=1)
+    small(StrideRecorder, batch_size=8, validation_fraction=0).fit(rgb, y)
+    assert set(StrideRecorder.seen) == {(192, 64, 8, 1)}  # 3 channels: left contiguous
+    np.testing.assert_allclose(est.predict_proba(X).sum(axis=1), 1, rtol=1e-6)
