@@ -101,10 +101,6 @@ def _hflip(x: torch.Tensor) -> torch.Tensor:
     return x.flip(-1)
 
 
-def _shift(dy: int, dx: int):
-    return _Shift(dy, dx)
-
-
 class _Shift:
     """Shift a batch by (dy, dx) pixels, filling with zeros (picklable)."""
 
@@ -123,7 +119,7 @@ class _Shift:
 TTA_VIEWS = MappingProxyType(
     {
         "flip": (None, _hflip),
-        "flip_shift": (None, _hflip, _shift(2, 0), _shift(-2, 0), _shift(0, 2), _shift(0, -2)),
+        "flip_shift": (None, _hflip, _Shift(2, 0), _Shift(-2, 0), _Shift(0, 2), _Shift(0, -2)),
     }
 )
 
