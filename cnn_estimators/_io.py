@@ -6,6 +6,11 @@ flushed, fsync'ed and renamed over the target (then the directory is fsync'ed), 
 process killed at any moment leaves either the old file or the new one, never a
 truncated one. Reading verifies the checksum before ``torch.load(weights_only=True)``, so a
 damaged file is reported, never half-loaded, and a file cannot execute code.
+
+A process killed between creating its temporary file and the rename leaves that temporary
+behind (never the target). Temporaries are named ``.<target>.<host>.<pid>.<random>.tmp``,
+so :func:`remove_stale_temporaries` can delete those whose writer on this host is gone and
+leave alone any that a live process (or another machine sharing the folder) is writing.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CheckpointError", "load_checkpoint", "remove_stale_temporaries", "save_checkpoint"]
 
 MAGIC = b"CNNE-CKPT-1\n"
 
@@ -44,7 +50,9 @@ def save_checkpoint(obj: Any, path: str | os.PathLike) -> Path:
     torch.save(obj, buffer)
     payload = buffer.getvalue()
     digest = hashlib.sha256(payload).hexdigest().encode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{_host()}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(MAGIC + digest + b"\n")
@@ -57,6 +65,55 @@ def save_checkpoint(obj: Any, path: str | os.PathLike) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _host() -> str:
+    return socket.gethostname().replace(".", "_") or "localhost"
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: the process exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporaries that writers killed mid-save left in ``directory``.
+
+    Only files named by :func:`save_checkpoint` on this host whose process no longer
+    exists are removed; the finished checkpoints are never touched.
+
+    Returns
+    -------
+    list of Path
+        The files removed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> remove_stale_temporaries(tempfile.mkdtemp())
+    []
+    """
+    directory = Path(directory)
+    host = _host()
+    removed = []
+    for tmp in directory.glob(".*.tmp"):
+        parts = tmp.name[: -len(".tmp")].rsplit(".", 3)
+        if len(parts) != 4 or parts[1] != host or not parts[2].isdigit():
+            continue
+        pid = int(parts[2])
+        if pid == os.getpid() or _writer_alive(pid):
+            continue
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(tmp)
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:

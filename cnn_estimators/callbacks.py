@@ -31,7 +31,7 @@ import torch
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 from torch.optim import lr_scheduler as torch_schedulers
 
-from ._io import load_checkpoint, save_checkpoint
+from ._io import load_checkpoint, remove_stale_temporaries, save_checkpoint
 
 __all__ = [
     "LR_SCHEDULES",
@@ -96,6 +96,7 @@ class BestCheckpoint(Checkpoint):
         elif run_name:
             run_dir = Path(self.dirname) / run_name
             run_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(run_dir)  # left by a writer killed mid-save
         else:
             run_dir = Path(self.dirname) / f"run-{uuid.uuid4().hex[:12]}"
             run_dir.mkdir(parents=True, exist_ok=False)

@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from cnn_estimators import CNNClassifier
-from cnn_estimators._io import CheckpointError, load_checkpoint, save_checkpoint
+from cnn_estimators._io import (
+    CheckpointError,
+    _host,
+    load_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 from cnn_estimators.estimator import TrainingDivergedError, TrainingInterrupted
 
 
@@ -36,6 +42,27 @@ def test_checkpoint_round_trip_and_atomic_replace(tmp_path):
     state = load_checkpoint(path)
     assert state["epoch"] == 4 and state["w"].tolist() == [1.0, 1.0]
     assert [p.name for p in tmp_path.iterdir()] == ["a.ckpt"]  # no temporary left behind
+
+
+def test_only_temporaries_of_dead_writers_on_this_host_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its pid names no process now
+    save_checkpoint({"epoch": 1}, tmp_path / "state.ckpt")
+    stale = tmp_path / f".state.ckpt.{_host()}.{dead.pid}.ab_cd12.tmp"
+    live = tmp_path / f".state.ckpt.{_host()}.{os.getppid()}.ef34gh56.tmp"
+    mine = tmp_path / f".state.ckpt.{_host()}.{os.getpid()}.ij78kl90.tmp"
+    elsewhere = tmp_path / f".state.ckpt.other-host.{dead.pid}.mn12op34.tmp"
+    foreign = tmp_path / ".notes.txt.tmp"  # not named by save_checkpoint
+    for f in (stale, live, mine, elsewhere, foreign):
+        f.write_bytes(b"partial")
+    assert remove_stale_temporaries(tmp_path) == [stale]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["state.ckpt", live.name, mine.name, elsewhere.name, foreign.name]
+    )
+    assert load_checkpoint(tmp_path / "state.ckpt") == {"epoch": 1}
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "header", "empty"])

@@ -16,7 +16,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from cnn_estimators import CNNClassifier
-from cnn_estimators._io import CheckpointError, load_checkpoint, save_checkpoint
+from cnn_estimators._io import CheckpointError, _host, load_checkpoint, save_checkpoint
 from cnn_estimators.callbacks import STATE_FILE
 
 X, Y = load_digits(return_X_y=True)
@@ -63,7 +63,13 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_result(tmp_path, monkeypat
     monkeypatch.undo()
     (run,) = tmp_path.glob("run-*")
     assert load_checkpoint(run / STATE_FILE)["epochs_done"] == 2
+    # what a writer killed mid-save leaves: a temporary named for a process that is gone
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = run / f".{STATE_FILE}.{_host()}.{dead.pid}.x1y2z3w4.tmp"
+    stale.write_bytes(b"partial")
     resumed = resumable(tmp_path).fit(X, Y)
+    assert not stale.exists()
     assert resumed.loss_curve_ == ref.loss_curve_
     np.testing.assert_array_equal(resumed.predict_proba(X), ref.predict_proba(X))
     # a finished run is loaded, not trained again
@@ -157,4 +163,4 @@ def test_sigkill_after_second_epoch_then_resume(tmp_path):
         strict=True,
     ):
         assert torch.equal(a, b)
-    assert not list(ckpt.glob("run-*/.*.tmp"))  # no temporary file left by the kill
+    assert not list(ckpt.glob("run-*/.*.tmp"))  # a temporary left by the kill: removed on resume
