@@ -35,6 +35,12 @@ from torch.utils.data import DataLoader
 
 from ._data import BatchIndexSampler, ImageTensorDataset, RaggedImageDataset, SizeBucketSampler
 from ._device import resolve_device
+from ._feature_cache import (
+    AUTO_CACHE_LIMIT_BYTES,
+    cache_obstacle,
+    compute_features,
+    feature_bytes,
+)
 from ._io import load_checkpoint
 from ._validation import (
     check_images,
@@ -256,6 +262,15 @@ class CNNClassifier(NeuralNetClassifier):
         shifts in the four directions (zero filled); or callables mapping a float batch to
         a batch (applied before ``eval_transform``). Not used during ``fit`` (validation
         scores are of the plain images).
+    cache_features : "auto" or bool, default="auto"
+        For networks with frozen leading layers (``"resnet18"`` with
+        ``module__freeze="all_but_fc"`` or ``"all_but_layer4"``): compute the output of
+        the frozen part once per image at the start of ``fit`` and train the rest on the
+        stored features, so that later epochs cost only the trainable part. The result is
+        the same function as without the cache. "auto" caches when the network supports it,
+        no ``train_transform`` is set (random augmentation changes the images every
+        epoch) and the features take at most 2 GiB of host memory; True caches whenever
+        possible and raises a ValueError saying why otherwise; False never caches.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, the data order and the validation split of
         every ``fit``, without touching the global random state. None draws a seed from
@@ -302,6 +317,9 @@ class CNNClassifier(NeuralNetClassifier):
         Validation accuracy per epoch (None without validation).
     best_validation_score_ : float or None
         Best validation accuracy.
+    features_cached_ : bool
+        Whether the last ``fit`` trained on cached features of the frozen layers
+        (``cache_features``).
     n_iter_ : int
         Number of epochs run.
     history_ : skorch.History
@@ -347,6 +365,7 @@ class CNNClassifier(NeuralNetClassifier):
         eval_transform: Any = None,
         precision: str = "float32",
         tta: Any = None,
+        cache_features: Any = "auto",
         random_state: Any = None,
         torch_threads: Any = None,
         device: Any = "auto",
@@ -401,6 +420,7 @@ class CNNClassifier(NeuralNetClassifier):
         self.eval_transform = eval_transform
         self.precision = precision
         self.tta = tta
+        self.cache_features = cache_features
         self.random_state = random_state
         self.torch_threads = torch_threads
         self.progress_bar = progress_bar
@@ -625,6 +645,13 @@ class CNNClassifier(NeuralNetClassifier):
                 f"{', '.join(map(repr, TTA_VIEWS))} or a list of callables. Got {self.tta!r} "
                 "instead."
             )
+        check_param(
+            "cache_features",
+            self.cache_features,
+            name,
+            kind='"auto" or a bool',
+            ok=isinstance(self.cache_features, (bool, np.bool_)) or self.cache_features == "auto",
+        )
         if self.early_stopping and not self._has_validation():
             raise ValueError(
                 f"early_stopping=True needs validation data, but {name} has "
@@ -877,7 +904,10 @@ class CNNClassifier(NeuralNetClassifier):
     def get_split_datasets(self, X, y=None, **fit_params):
         """Split off the validation set: ``train_split`` if given, else ``validation_fraction``."""
         if isinstance(self.train_split, PredefinedSplit):
-            return X, self._dataset(*self._validation_input(self.train_split), None)
+            valid = self._dataset(*self._validation_input(self.train_split), None)
+            if self.__dict__.get("_features_cached"):
+                valid = ImageTensorDataset(compute_features(self, valid), valid.targets)
+            return X, valid
         if self.train_split or not hasattr(X, "subset"):
             return super().get_split_datasets(X, y, **fit_params)
         if not self.validation_fraction:
@@ -1067,6 +1097,9 @@ class CNNClassifier(NeuralNetClassifier):
         """Scale, transform and run one batch through the module (see ``precision``)."""
         if isinstance(x, Mapping):
             x = x["X"]
+        if self.__dict__.get("_features_cached"):  # inside fit: the frozen part's output
+            x = x.to(self.device, non_blocking=True) if self.device is not None else x
+            return self._forward(x, self.module_.forward_head, **fit_params)
         training = self.module_.training
         if not training and self.tta is not None and not self.__dict__.get("_fitting"):
             return self._infer_tta(x, **fit_params)
@@ -1086,10 +1119,10 @@ class CNNClassifier(NeuralNetClassifier):
             log_probs.append(torch.log_softmax(out.float(), dim=1))
         return torch.logsumexp(torch.stack(log_probs), dim=0) - float(np.log(len(log_probs)))
 
-    def _forward(self, x, **fit_params):
+    def _forward(self, x, forward=None, **fit_params):
         try:
             with self._autocast():
-                out = self.module_(x, **fit_params)
+                out = (forward or self.module_)(x, **fit_params)
         except torch.OutOfMemoryError as exc:
             raise torch.OutOfMemoryError(
                 f"The device ran out of memory on a batch of {len(x)} images of shape "
@@ -1309,6 +1342,7 @@ class CNNClassifier(NeuralNetClassifier):
         else:
             self.__dict__["_n_train"] = len(images)
         self.__dict__["_fitting"] = True
+        self.features_cached_ = False
         try:
             with self._seeded(seed), self._stop_after_batch_on_ctrl_c():
                 if not resume:
@@ -1324,6 +1358,7 @@ class CNNClassifier(NeuralNetClassifier):
                         self._initialize_callbacks()
                     if "optimizer" in stale:
                         self._initialize_optimizer()
+                dataset = self._maybe_cache_features(kind, dataset, probe, y_enc, weights)
                 try:
                     NeuralNet.partial_fit(self, dataset, y_enc, _routing_method="fit", **fit_params)
                 except TrainingDivergedError as exc:
@@ -1339,10 +1374,41 @@ class CNNClassifier(NeuralNetClassifier):
                         )
                     raise
         finally:
-            for key in ("_generator", "_split", "_fitting", "_resume_state", "_stop_requested"):
+            for key in (
+                "_generator",
+                "_split",
+                "_fitting",
+                "_resume_state",
+                "_stop_requested",
+                "_features_cached",
+            ):
                 self.__dict__.pop(key, None)
         self._set_training_attributes()
         return self
+
+    def _maybe_cache_features(
+        self, kind: str, dataset: Any, probe: torch.Tensor, y_enc: Any, weights: Any
+    ) -> Any:
+        """The training data as features of the frozen layers, if ``cache_features`` says so."""
+        self.features_cached_ = False
+        if self.cache_features is False:
+            return dataset
+        obstacle = cache_obstacle(self, kind)
+        if obstacle is not None:
+            if self.cache_features is True:
+                raise ValueError(
+                    f"cache_features=True, but {type(self).__name__} cannot cache features: "
+                    f"{obstacle}. Set cache_features='auto' (caches when it can) or False."
+                )
+            return dataset
+        if self.cache_features == "auto":
+            size = feature_bytes(self, probe, len(dataset))
+            if size > AUTO_CACHE_LIMIT_BYTES:
+                return dataset
+        features = compute_features(self, dataset)
+        self.__dict__["_features_cached"] = True
+        self.features_cached_ = True
+        return self._dataset("tensor", features, y_enc, weights)
 
     def _input(self, X: Any, *, fitting: bool) -> tuple[str, Any]:
         """Classify and validate X: ("tensor", images), ("ragged", list) or ("lazy", view)."""

@@ -63,6 +63,7 @@ def test_model_zoo_skips_without_data(tmp_path):
         ("memory.py", "| images | array MB |"),
         ("overhead.py", "| model | hand s/epoch |"),
         ("tta.py", "| tta | views | test accuracy |"),
+        ("transfer.py", "| freeze | cache | fit s |"),
     ],
 )
 def test_other_benchmarks_tiny(script, header):

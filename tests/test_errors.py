@@ -770,6 +770,23 @@ def test_keep_best_needs_validation(params):
         small(validation_fraction=0, **params).fit(X8, Y8)
 
 
+def test_invalid_cache_features():
+    with pytest.raises(ValueError, match=_must_be("cache_features", '"auto" or a bool', "yes")):
+        small(cache_features="yes").fit(X8, Y8)
+
+
+def test_cache_features_true_says_why_it_cannot_cache():
+    with pytest.raises(
+        ValueError,
+        match=r"cache_features=True, but CNNClassifier cannot cache features: the network "
+        r".* has no frozen leading layers .*Set cache_features='auto'",
+    ):
+        small(cache_features=True).fit(X8, Y8)
+    resnet = dict(module="resnet18", module__image_size=16, module__freeze="all_but_fc")
+    with pytest.raises(ValueError, match=r"train_transform changes the training images"):
+        small(cache_features=True, train_transform=lambda x: x, **resnet).fit(X8, Y8)
+
+
 def test_invalid_tta():
     with pytest.raises(ValueError, match=r"The 'tta' parameter of CNNClassifier must be"):
         small(tta="mirror").fit(X8, Y8)

@@ -145,6 +145,73 @@ class ResNet18Transfer(ResNet):
         """Return the logits for images ``x`` of shape ``(N, in_channels, H, W)`` in [0, 1]."""
         return super().forward(self.preprocess(x))
 
+    # The network as a chain of stages; a frozen leading run of them computes a fixed
+    # function of the image, which the estimators can cache (see ``frozen_features``).
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.maxpool(self.relu(self.bn1(self.conv1(self.preprocess(x)))))
+
+    def _layer4_pool(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.avgpool(self.layer4(x)), 1)
+
+    def _stages(self) -> list[tuple[list[nn.Module], Any]]:
+        stem = [self.conv1, self.bn1]
+        return [
+            (stem, self._stem),
+            ([self.layer1], self.layer1),
+            ([self.layer2], self.layer2),
+            ([self.layer3], self.layer3),
+            ([self.layer4], self._layer4_pool),
+            ([self.fc], self.fc),
+        ]
+
+    def n_frozen_stages(self) -> int:
+        """How many leading stages (stem, layer1, ..., layer4 + pooling, fc) are all frozen.
+
+        A frozen stage computes a fixed function: its parameters do not train and its
+        BatchNorm layers stay in eval mode (see :meth:`train`), and ResNet-18 has no
+        dropout. The output of the frozen stages can therefore be computed once per
+        image and cached; :class:`~cnn_estimators.CNNClassifier` does so with
+        ``cache_features``. At most 5 is returned, so that some stage always trains.
+
+        Examples
+        --------
+        >>> resnet18(num_classes=2, image_size=32, freeze="all_but_layer4").n_frozen_stages()
+        4
+        >>> resnet18(num_classes=2, image_size=32, freeze="none").n_frozen_stages()
+        0
+        """
+        count = 0
+        for modules, _ in self._stages()[:-1]:
+            if any(p.requires_grad for m in modules for p in m.parameters()):
+                break
+            count += 1
+        return count
+
+    def frozen_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Output of the frozen stages for images ``x`` (``x`` itself if none is frozen).
+
+        ``forward_head(frozen_features(x))`` equals ``forward(x)``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> net = resnet18(num_classes=3, image_size=32, freeze="all_but_fc").eval()
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> net.frozen_features(x).shape
+        torch.Size([2, 512])
+        >>> torch.allclose(net.forward_head(net.frozen_features(x)), net(x))
+        True
+        """
+        for _, stage in self._stages()[: self.n_frozen_stages()]:
+            x = stage(x)
+        return x
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """The logits from the output of :meth:`frozen_features` (the trainable stages)."""
+        for _, stage in self._stages()[self.n_frozen_stages() :]:
+            features = stage(features)
+        return features
+
     def set_freeze(self, freeze: str) -> ResNet18Transfer:
         """Freeze parameters according to ``freeze`` (see :func:`resnet18`); return self.
 
