@@ -64,6 +64,7 @@ def test_model_zoo_skips_without_data(tmp_path):
         ("overhead.py", "| model | hand s/epoch |"),
         ("tta.py", "| tta | views | test accuracy |"),
         ("transfer.py", "| freeze | cache | fit s |"),
+        ("efficiency.py", "| images | epoch s (median) | ms/image | vs smallest |"),
     ],
 )
 def test_other_benchmarks_tiny(script, header):

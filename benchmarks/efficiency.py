@@ -1,0 +1,111 @@
+"""Compute efficiency and scaling of training on Fashion-MNIST.
+
+1. **FLOP/s vs matmul**: the training FLOPs of a network (forward + backward, counted by
+   ``torch.utils.flop_counter.FlopCounterMode`` on one batch: convolutions, matrix
+   products) times the images per second of ``CNNClassifier.fit``, divided by the FLOP/s
+   of a large fp32 ``torch.matmul`` measured in the same run (and bf16 beside it).
+2. **Epoch time vs data size**: the epoch time of ``CNNClassifier.fit`` on 10k, 20k and
+   40k images (validation off), repeated with the sizes interleaved; per-image times are
+   compared with the 10k one (linear scaling = 1.00).
+
+    python benchmarks/efficiency.py           # about 6 minutes on 2 cores
+    python benchmarks/efficiency.py --tiny    # seconds, for the test suite
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+from _common import command_line, load_fashion_mnist_or_skip, print_environment
+from torch import nn
+
+BATCH = 128
+
+
+def matmul_flops(dtype: torch.dtype, n: int, repeats: int) -> float:
+    """FLOP/s of an n x n by n x n matmul (2 n^3 FLOPs), median of ``repeats``."""
+    a = torch.randn(n, n).to(dtype)
+    b = torch.randn(n, n).to(dtype)
+    torch.matmul(a, b)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        times.append(time.perf_counter() - start)
+    return 2 * n**3 / statistics.median(times)
+
+
+def training_flops_per_image(est, X_u8: np.ndarray) -> float:
+    """Forward + backward FLOPs per image of the fitted estimator's network."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    module = est.module_.train()
+    x = est._prepare_batch(torch.from_numpy(X_u8[:BATCH]), False)
+    y = torch.zeros(len(x), dtype=torch.long)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        nn.functional.cross_entropy(module(x), y).backward()
+    module.zero_grad()
+    return counter.get_total_flops() / len(x)
+
+
+def fit_epoch_seconds(module: str, X_u8: np.ndarray, y: np.ndarray, epochs: int):
+    from cnn_estimators import CNNClassifier
+
+    est = CNNClassifier(module, optimizer="adam", lr=1e-3, batch_size=BATCH,
+                        max_epochs=epochs, validation_fraction=0, random_state=0,
+                        device="cpu", progress_bar=False)
+    est.fit(X_u8, y)
+    return statistics.median(est.history_[:, "dur"]), est
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 20000, 40000])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--matmul-n", type=int, default=2048)
+    parser.add_argument("--tiny", action="store_true")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.sizes, args.repeats, args.epochs, args.matmul_n = [256, 512], 1, 1, 256
+    print(f"command: {command_line()}\n")
+    print_environment()
+    data = load_fashion_mnist_or_skip(max(args.sizes), 10)
+    X, y = data.X_train, data.y_train
+    n_small = min(args.sizes)
+
+    print("## Training FLOP/s vs matmul FLOP/s\n")
+    print("| network | fwd+bwd MFLOP/image | images/s | GFLOP/s | "
+          "fp32 matmul GFLOP/s | ratio | bf16 matmul GFLOP/s |")
+    print("|---|---|---|---|---|---|---|")
+    for module in ("fashion_cnn", "fast_cnn"):
+        mm32 = matmul_flops(torch.float32, args.matmul_n, 5)
+        seconds, est = fit_epoch_seconds(module, X[:n_small], y[:n_small], args.epochs)
+        mm32 = max(mm32, matmul_flops(torch.float32, args.matmul_n, 5))  # before and after
+        mm16 = matmul_flops(torch.bfloat16, args.matmul_n, 5)
+        flops = training_flops_per_image(est, X)
+        rate = flops * n_small / seconds
+        print(f"| {module} | {flops / 1e6:.1f} | {n_small / seconds:.0f} | {rate / 1e9:.1f} | "
+              f"{mm32 / 1e9:.1f} | {rate / mm32:.2f} | {mm16 / 1e9:.1f} |", flush=True)
+
+    print("\n## Epoch time vs number of images (fashion_cnn, CNNClassifier)\n")
+    per_image: dict[int, list[float]] = {n: [] for n in args.sizes}
+    for _ in range(args.repeats):
+        for n in args.sizes:  # interleaved: each repeat runs every size once
+            seconds, _ = fit_epoch_seconds("fashion_cnn", X[:n], y[:n], args.epochs)
+            per_image[n].append(seconds / n)
+    base = statistics.median(per_image[n_small])
+    print("| images | epoch s (median) | ms/image | vs smallest |")
+    print("|---|---|---|---|")
+    for n in args.sizes:
+        ms = statistics.median(per_image[n])
+        print(f"| {n} | {ms * n:.2f} | {ms * 1e3:.3f} | {ms / base:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
