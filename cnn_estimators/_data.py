@@ -61,11 +61,29 @@ class ImageTensorDataset(Dataset):
     def subset(self, positions: Any) -> ImageTensorDataset:
         """A view on ``positions`` of this dataset (no copy of the images)."""
         positions = torch.as_tensor(positions, dtype=torch.long)
-        rows = positions if self.indices is None else self.indices.index_select(0, positions)
+        if self.indices is None:
+            rows = positions
+        else:
+            rows = self.indices.index_select(0, positions.to(self.indices.device))
         return ImageTensorDataset(self.images, self.y, self.sample_weight, rows)
 
     def _rows(self, positions: torch.Tensor) -> torch.Tensor:
-        return positions if self.indices is None else self.indices.index_select(0, positions)
+        rows = positions if self.indices is None else self.indices.index_select(0, positions)
+        return rows.to(self.images.device, non_blocking=True)
+
+    def to(self, device: Any) -> ImageTensorDataset:
+        """The same dataset with its tensors on ``device`` (e.g. kept in GPU memory).
+
+        Batches are then gathered on that device: the sampler's positions are moved
+        there, and no image crosses the bus again during training.
+        """
+
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device)
+
+        return ImageTensorDataset(
+            move(self.images), move(self.y), move(self.sample_weight), move(self.indices)
+        )
 
     def __getitem__(self, index: Any) -> tuple[Any, torch.Tensor]:
         if isinstance(index, int) or (isinstance(index, torch.Tensor) and index.ndim == 0):
@@ -79,7 +97,7 @@ class ImageTensorDataset(Dataset):
         if self.y is not None:
             labels = self.y.index_select(0, rows)
         else:
-            labels = torch.zeros(len(rows), dtype=torch.long)
+            labels = torch.zeros(len(rows), dtype=torch.long, device=rows.device)
         if self.sample_weight is not None:
             return {"X": images, "sample_weight": self.sample_weight.index_select(0, rows)}, labels
         return images, labels

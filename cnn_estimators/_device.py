@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-__all__ = ["cuda_available", "resolve_device", "to_device"]
+__all__ = [
+    "cuda_available",
+    "cudnn_benchmark",
+    "fits_in_device_memory",
+    "resolve_device",
+    "to_device",
+]
+
+#: Share of the free GPU memory that in-memory training data may take to be kept there.
+DEVICE_DATA_FRACTION = 0.25
 
 _VALID_TYPES = ("cpu", "cuda", "mps", "xpu", "meta")
 
@@ -20,6 +31,53 @@ def cuda_available() -> bool:
     if not torch.backends.cuda.is_built():
         return False
     return torch.cuda.device_count() > 0
+
+
+def fits_in_device_memory(nbytes: int, device: Any, fraction: float = DEVICE_DATA_FRACTION) -> bool:
+    """Whether ``nbytes`` of training data should be kept in ``device``'s memory.
+
+    True for a CUDA device whose free memory (``torch.cuda.mem_get_info``) is at least
+    ``nbytes / fraction``, so that the data take at most ``fraction`` of it and the rest
+    stays for the network's activations. Always False for other devices: on the CPU
+    the data are already there, and other accelerators are not measured.
+
+    Examples
+    --------
+    >>> fits_in_device_memory(10**6, "cpu")
+    False
+    """
+    device = torch.device(device)
+    if device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= fraction * free
+
+
+@contextlib.contextmanager
+def cudnn_benchmark(device: Any, enabled: bool = True) -> Iterator[None]:
+    """Let cuDNN time its convolution algorithms on ``device`` (CUDA only), then restore.
+
+    For images of one size, cuDNN's autotuner picks the fastest algorithm once per layer
+    shape; the setting is global in torch, so it is set for the block and restored after.
+
+    Examples
+    --------
+    >>> with cudnn_benchmark("cuda:0"):
+    ...     torch.backends.cudnn.benchmark
+    True
+    >>> with cudnn_benchmark("cpu"):
+    ...     torch.backends.cudnn.benchmark
+    False
+    """
+    if not enabled or torch.device(device).type != "cuda":
+        yield
+        return
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
 
 
 def _mps_available() -> bool:

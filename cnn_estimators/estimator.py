@@ -28,13 +28,14 @@ from sklearn.utils.class_weight import compute_class_weight
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import Dataset as SkorchDataset
-from skorch.dataset import get_len
+from skorch.dataset import get_len, unpack_data
 from skorch.history import History
+from skorch.utils import TeeGenerator
 from torch import nn
 from torch.utils.data import DataLoader
 
 from ._data import BatchIndexSampler, ImageTensorDataset, RaggedImageDataset, SizeBucketSampler
-from ._device import resolve_device
+from ._device import cudnn_benchmark, fits_in_device_memory, resolve_device
 from ._feature_cache import (
     AUTO_CACHE_LIMIT_BYTES,
     cache_obstacle,
@@ -86,7 +87,8 @@ OPTIMIZERS = MappingProxyType(
     }
 )
 #: Values accepted by the ``precision`` parameter.
-PRECISIONS = ("float32", "float64", "bf16")
+PRECISIONS = ("float32", "float64", "bf16", "fp16")
+_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 _SHAPE_ERROR = re.compile(
     r"shapes cannot be multiplied|Kernel size can't be greater|Output size is too small|"
@@ -253,9 +255,12 @@ class CNNClassifier(NeuralNetClassifier):
     eval_transform : callable, default=None
         Applied to every batch, training included, after ``train_transform`` (for example
         normalisation).
-    precision : {"float32", "float64", "bf16"}, default="float32"
-        "bf16" runs the forward pass under bfloat16 autocast; "float64" converts the module
-        and the data to double precision.
+    precision : {"float32", "float64", "bf16", "fp16"}, default="float32"
+        "bf16" runs the forward pass under bfloat16 autocast; "fp16" under float16
+        autocast with a gradient scaler (``torch.amp.GradScaler``, kept as
+        ``grad_scaler_``) that keeps small gradients from vanishing in float16: the mixed
+        precision of CUDA GPUs without bfloat16 (it also runs on the CPU, slowly); "float64"
+        converts the module and the data to double precision.
     tta : None, "flip", "flip_shift" or list of callables, default=None
         Test-time augmentation: ``predict_proba`` averages the class probabilities over
         views of each image: "flip" = the image and its mirror; "flip_shift" adds 2-pixel
@@ -320,6 +325,11 @@ class CNNClassifier(NeuralNetClassifier):
     features_cached_ : bool
         Whether the last ``fit`` trained on cached features of the frozen layers
         (``cache_features``).
+    data_on_device_ : bool
+        Whether the last ``fit`` kept the training images in GPU memory: on CUDA, in-memory
+        images that take at most a quarter of the free GPU memory are copied there once,
+        and batches are gathered (and augmented) on the GPU; otherwise each batch is
+        copied from page-locked host memory (``pin_memory``) without blocking.
     n_iter_ : int
         Number of epochs run.
     history_ : skorch.History
@@ -805,6 +815,7 @@ class CNNClassifier(NeuralNetClassifier):
 
     def initialize_optimizer(self, triggered_directly=None):
         """Build the optimizer from a name or class, over the trainable parameters only."""
+        self.__dict__.pop("grad_scaler_", None)  # a new optimizer starts a new scale
         named = self.get_all_learnable_params()
         args, kwargs = self.get_params_for_optimizer("optimizer", named)
         try:
@@ -930,6 +941,8 @@ class CNNClassifier(NeuralNetClassifier):
             self.__dict__.get("_generator") if training else torch.Generator().manual_seed(0)
         )
         if isinstance(dataset, ImageTensorDataset) and iterator is DataLoader:
+            if dataset.images.device.type == "cpu" and self._on_cuda():
+                kwargs.setdefault("pin_memory", True)  # page-locked: async copies to the GPU
             sampler = BatchIndexSampler(
                 len(dataset),
                 batch_size,
@@ -1071,10 +1084,49 @@ class CNNClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------------ forward
     def _autocast(self):
-        if self.precision != "bf16":
+        dtype = _AUTOCAST_DTYPES.get(self.precision)
+        if dtype is None:
             return contextlib.nullcontext()
         device_type = torch.device(self.device or "cpu").type
-        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+        return torch.autocast(device_type=device_type, dtype=dtype)
+
+    def _grad_scaler(self) -> torch.amp.GradScaler | None:
+        """The fp16 gradient scaler of this fit (made on first use), or None."""
+        if self.precision != "fp16":
+            return None
+        scaler = self.__dict__.get("grad_scaler_")
+        if scaler is None:
+            scaler = torch.amp.GradScaler(torch.device(self.device or "cpu").type)
+            self.grad_scaler_ = scaler
+        return scaler
+
+    def train_step(self, batch, **fit_params):
+        """One optimisation step; with ``precision="fp16"`` through the gradient scaler.
+
+        The scaler multiplies the loss before ``backward`` so that small float16 gradients
+        do not round to zero, divides the gradients back (``unscale_``) before the
+        ``on_grad_computed`` callbacks see them (so gradient clipping works on true
+        values), and skips the step when a gradient overflowed, lowering the scale.
+        """
+        scaler = self._grad_scaler()
+        if scaler is None:
+            return super().train_step(batch, **fit_params)
+        optimizer = self.optimizer_
+        optimizer.zero_grad()
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+        )
+        scaler.step(optimizer)
+        scaler.update()
+        return {"loss": loss, "y_pred": y_pred}
 
     def _prepare_batch(self, x: torch.Tensor, training: bool, view: Any = None) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True) if self.device is not None else x
@@ -1137,7 +1189,7 @@ class CNNClassifier(NeuralNetClassifier):
                 f"{tuple(x.shape[1:])}: {exc}. Check that the images have the channels and "
                 "size the network was built for, or resize them."
             ) from exc
-        if self.precision == "bf16" and out.dtype != torch.float32:
+        if self.precision in _AUTOCAST_DTYPES and out.dtype != torch.float32:
             out = out.float()
         return out
 
@@ -1343,8 +1395,13 @@ class CNNClassifier(NeuralNetClassifier):
             self.__dict__["_n_train"] = len(images)
         self.__dict__["_fitting"] = True
         self.features_cached_ = False
+        self.data_on_device_ = False
         try:
-            with self._seeded(seed), self._stop_after_batch_on_ctrl_c():
+            with (
+                self._seeded(seed),
+                self._stop_after_batch_on_ctrl_c(),
+                cudnn_benchmark(self.device or "cpu", enabled=kind == "tensor"),
+            ):
                 if not resume:
                     self.initialize()
                     epochs = self._restore_training_state()
@@ -1359,6 +1416,7 @@ class CNNClassifier(NeuralNetClassifier):
                     if "optimizer" in stale:
                         self._initialize_optimizer()
                 dataset = self._maybe_cache_features(kind, dataset, probe, y_enc, weights)
+                dataset = self._keep_on_device(dataset)
                 try:
                     NeuralNet.partial_fit(self, dataset, y_enc, _routing_method="fit", **fit_params)
                 except TrainingDivergedError as exc:
@@ -1385,6 +1443,20 @@ class CNNClassifier(NeuralNetClassifier):
                 self.__dict__.pop(key, None)
         self._set_training_attributes()
         return self
+
+    def _on_cuda(self) -> bool:
+        return self.device is not None and torch.device(self.device).type == "cuda"
+
+    def _keep_on_device(self, dataset: Any) -> Any:
+        """In-memory training data that fit in a quarter of the free GPU memory move there once."""
+        if not (isinstance(dataset, ImageTensorDataset) and self._on_cuda()):
+            return dataset
+        tensors = (dataset.images, dataset.y, dataset.sample_weight)
+        nbytes = sum(t.numel() * t.element_size() for t in tensors if t is not None)
+        if not fits_in_device_memory(nbytes, self.device):
+            return dataset
+        self.data_on_device_ = True
+        return dataset.to(self.device)
 
     def _maybe_cache_features(
         self, kind: str, dataset: Any, probe: torch.Tensor, y_enc: Any, weights: Any
@@ -1571,6 +1643,11 @@ class CNNClassifier(NeuralNetClassifier):
                 if scheduler is not None and scheduler.lr_scheduler_ is not None
                 else None
             ),
+            "grad_scaler": (
+                self.grad_scaler_.state_dict()
+                if self.__dict__.get("grad_scaler_") is not None
+                else None
+            ),
             "history": json.dumps(list(self.history_), default=float),
             "rng_torch": torch.get_rng_state(),
             "rng_numpy": [
@@ -1609,6 +1686,9 @@ class CNNClassifier(NeuralNetClassifier):
                 f"{self._module_name()}: {str(exc).splitlines()[0]}. Delete it to start over."
             ) from exc
         self.optimizer_.load_state_dict(state["optimizer"])
+        scaler = self._grad_scaler()
+        if scaler is not None and state.get("grad_scaler") is not None:
+            scaler.load_state_dict(state["grad_scaler"])
         self.history_ = History(json.loads(state["history"]))
         torch.set_rng_state(state["rng_torch"])
         keys, pos, has_gauss, cached = state["rng_numpy"]

@@ -403,7 +403,7 @@ INVALID_PARAMS = [
     pytest.param(
         {"precision": "fp8"},
         ValueError,
-        _must_be("precision", "one of 'float32', 'float64', 'bf16'", "fp8"),
+        _must_be("precision", "one of 'float32', 'float64', 'bf16', 'fp16'", "fp8"),
         id="precision",
     ),
     pytest.param(

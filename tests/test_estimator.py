@@ -12,6 +12,7 @@ from conftest import make_images
 from sklearn.base import clone
 from sklearn.metrics import ConfusionMatrixDisplay
 from sklearn.model_selection import GridSearchCV, cross_val_score
+from skorch.callbacks import Callback
 from torch import nn
 from torchvision.transforms import v2
 
@@ -464,6 +465,72 @@ def test_precision_options(images):
     bf16 = small("global_pool_cnn", precision="bf16").fit(X, y)
     assert bf16.predict_proba(X).dtype == np.float32
     assert np.isfinite(bf16.loss_curve_).all()
+
+
+class _GradNorms(Callback):
+    """Records the gradient norm seen by on_grad_computed callbacks (e.g. clipping)."""
+
+    def initialize(self):
+        self.norms_, self.before_, self.after_ = [], [], []
+        return self
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            self.before_.append(next(net.module_.parameters()).detach().clone())
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        params = [p for _, p in named_parameters]
+        self.norms_.append(float(torch.cat([p.grad.flatten() for p in params]).norm()))
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.after_.append(next(net.module_.parameters()).detach().clone())
+
+
+def test_fp16_autocast_with_a_gradient_scaler(digits):
+    X, y = digits
+    kw = dict(max_epochs=1, batch_size=64, validation_fraction=0, lr=3e-3)
+    ref = _GradNorms()
+    small("global_pool_cnn", callbacks=[("norms", ref)], **kw).fit(X, y)
+    rec = _GradNorms()
+    est = small("global_pool_cnn", precision="fp16", callbacks=[("norms", rec)], **kw)
+    est.fit(X, y)
+    assert isinstance(est.grad_scaler_, torch.amp.GradScaler)
+    assert est.grad_scaler_.get_scale() >= 2.0**15  # no overflow in this run
+    # the callbacks see true gradients (unscaled), as gradient clipping needs
+    assert rec.norms_[0] == pytest.approx(ref.norms_[0], rel=0.05)
+    assert est.predict_proba(X).dtype == np.float32
+    assert est.score(X, y) > 0.5
+    assert est.training_state()["grad_scaler"]["scale"] == est.grad_scaler_.get_scale()
+    with torch.no_grad(), est._autocast():
+        assert est.module_(
+            est._prepare_batch(torch.from_numpy(X[:2]).view(2, 1, 8, 8), False)
+        ).dtype == (torch.float16)
+
+
+def test_fp16_step_with_an_overflow_is_skipped_and_the_scale_lowered(digits, monkeypatch):
+    X, y = digits
+    scale = torch.amp.GradScaler.scale
+    calls = []
+
+    def overflow_first(self, outputs):
+        calls.append(1)
+        return scale(self, outputs) * (float("inf") if len(calls) == 1 else 1.0)
+
+    monkeypatch.setattr(torch.amp.GradScaler, "scale", overflow_first)
+    rec = _GradNorms()
+    est = small(
+        "global_pool_cnn",
+        precision="fp16",
+        callbacks=[("norms", rec)],
+        max_epochs=1,
+        batch_size=64,
+        validation_fraction=0,
+    )
+    est.fit(X[:192], y[:192])  # three batches
+    assert torch.equal(rec.after_[0], rec.before_[0])  # the overflowing step was skipped
+    assert not torch.equal(rec.after_[1], rec.before_[1])  # the next ones were taken
+    assert est.grad_scaler_.get_scale() == 2.0**15  # 2**16 halved once
 
 
 def test_device_auto_resolves_and_to_device(images):

@@ -1,0 +1,112 @@
+"""The GPU data path, tested without a GPU where it is logic (mocks) and with one where not."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_images
+
+import cnn_estimators.estimator as estimator_module
+from cnn_estimators import CNNClassifier
+from cnn_estimators._data import ImageTensorDataset
+from cnn_estimators._device import cudnn_benchmark, fits_in_device_memory
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def small(**params):
+    kw = dict(max_epochs=2, batch_size=8, random_state=0, progress_bar=False, lr=3e-3)
+    return CNNClassifier("global_pool_cnn", **{**kw, **params})
+
+
+def test_data_fit_on_the_gpu_when_a_quarter_of_its_free_memory_holds_them(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (4000, 8000))
+    assert fits_in_device_memory(1000, "cuda")
+    assert fits_in_device_memory(1000, torch.device("cuda:1"))
+    assert not fits_in_device_memory(1001, "cuda:0")
+    assert fits_in_device_memory(2000, "cuda", fraction=0.5)
+    assert not fits_in_device_memory(1, "cpu")
+
+
+def test_cudnn_benchmark_is_set_for_the_block_and_restored():
+    before = torch.backends.cudnn.benchmark
+    with pytest.raises(RuntimeError), cudnn_benchmark("cuda:0"):
+        assert torch.backends.cudnn.benchmark is True
+        raise RuntimeError
+    assert torch.backends.cudnn.benchmark is before
+    with cudnn_benchmark("cuda", enabled=False):
+        assert torch.backends.cudnn.benchmark is before
+
+
+def test_a_dataset_moved_to_a_device_gathers_its_batches_there():
+    images = torch.arange(5 * 4, dtype=torch.uint8).view(5, 1, 2, 2)
+    dataset = ImageTensorDataset(images, torch.arange(5), torch.ones(5)).to("meta")
+    assert dataset.images.is_meta and dataset.y.is_meta
+    X, y = dataset[torch.tensor([4, 0])]  # positions come from the sampler, on the CPU
+    assert X["X"].is_meta and X["X"].shape == (2, 1, 2, 2) and y.is_meta
+    part = dataset.subset([1, 3, 4])
+    assert len(part) == 3
+    assert part[torch.tensor([0, 2])][0]["X"].shape == (2, 1, 2, 2)
+    unlabeled = ImageTensorDataset(images).to("meta")
+    assert unlabeled[torch.tensor([1])][1].is_meta  # the dummy labels too
+
+
+def test_batches_are_pinned_for_a_cuda_device_only():
+    images = torch.zeros(10, 1, 4, 4)
+    dataset = ImageTensorDataset(images, torch.zeros(10, dtype=torch.long))
+    for device, pinned in [("cuda:0", True), ("cuda", True), ("cpu", False)]:
+        est = small(device=device)
+        assert est.get_iterator(dataset, training=True).pin_memory is pinned
+        assert est.get_iterator(dataset, training=False).pin_memory is pinned
+    resident = ImageTensorDataset(images.to("meta"), torch.zeros(10, dtype=torch.long))
+    assert small(device="cuda").get_iterator(resident, training=True).pin_memory is False
+    unpinned = small(device="cuda", iterator_train__pin_memory=False)
+    assert unpinned.get_iterator(dataset, training=True).pin_memory is False
+
+
+# Pretending to be on CUDA pins the validation batches, which torch refuses without one.
+@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true")
+def test_fit_keeps_the_data_on_the_device_when_they_fit(monkeypatch):
+    X, y = make_images(n=48)
+    reference = small(device="cpu").fit(X, y)
+    assert reference.data_on_device_ is False
+    moves = []
+    original = ImageTensorDataset.to
+
+    def record(self, device):
+        moves.append(str(device))
+        return original(self, device)
+
+    # A CPU stands in for the GPU: the decision and the moves are what is tested here.
+    monkeypatch.setattr(CNNClassifier, "_on_cuda", lambda self: True)
+    monkeypatch.setattr(estimator_module, "fits_in_device_memory", lambda n, d: True)
+    monkeypatch.setattr(ImageTensorDataset, "to", record)
+    resident = small(device="cpu").fit(X, y)
+    assert resident.data_on_device_ is True and moves == ["cpu"]  # once per fit
+    np.testing.assert_array_equal(resident.predict_proba(X), reference.predict_proba(X))
+    monkeypatch.setattr(estimator_module, "fits_in_device_memory", lambda n, d: False)
+    assert small(device="cpu").fit(X, y).data_on_device_ is False
+    assert moves == ["cpu"]
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("precision", ["float32", "fp16", "bf16"])
+def test_cuda_fit_with_resident_data_and_mixed_precision(precision):
+    X, y = make_images(n=64)
+    est = small(device="cuda", precision=precision).fit(X, y)
+    assert est.data_on_device_ is True
+    assert (precision == "fp16") == isinstance(
+        est.__dict__.get("grad_scaler_"), torch.amp.GradScaler
+    )
+    assert est.score(X, y) > 0.5
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_cuda_fit_with_pinned_host_data(monkeypatch):
+    monkeypatch.setattr(estimator_module, "fits_in_device_memory", lambda n, d: False)
+    X, y = make_images(n=64)
+    est = small(device="cuda").fit(X, y)
+    assert est.data_on_device_ is False and est.score(X, y) > 0.5
