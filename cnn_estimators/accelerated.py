@@ -34,11 +34,15 @@ from ._data import BatchIndexSampler, SizeBucketSampler
 from ._io import save_checkpoint
 from ._validation import is_int
 from .callbacks import BestCheckpoint
-from .estimator import CNNClassifier, TrainingDivergedError
+from .estimator import PRECISIONS, CNNClassifier, TrainingDivergedError
 
 __all__ = ["AcceleratedCNNClassifier", "make_accelerated"]
 
 _INSTALL_HINT = "pip install 'cnn-estimators[accelerate]' (or pip install accelerate)"
+
+#: The ``precision`` values that go with each ``mixed_precision`` of the Accelerator (any
+#: other mixed precision, such as "fp16", needs "float32").
+_COMPATIBLE_PRECISIONS = {"no": ("float32", "bf16", "float64"), "bf16": ("float32", "bf16")}
 
 
 def _accelerator_class() -> type:
@@ -389,16 +393,16 @@ best_validation_score_, n_iter_, history_
                 f"The Accelerator uses {accelerator.device}: choose the devices with "
                 "`accelerate launch` (or Accelerator(cpu=True)) and set device=None."
             )
-        allowed = {"float32": None, "bf16": ("no", "bf16"), "float64": ("no",)}
-        ok = allowed.get(self.precision)
-        if ok is not None and mixed not in ok:
+        compatible = _COMPATIBLE_PRECISIONS.get(mixed, ("float32",))
+        if self.precision in PRECISIONS and self.precision not in compatible:
+            need = "no" if self.precision == "float64" else "bf16"
             raise ValueError(
-                f"The 'precision' parameter of {name} must be 'float32' when the Accelerator "
-                f"trains in mixed precision; got precision={self.precision!r} with "
-                f"mixed_precision={mixed!r} instead. Set precision='float32' to train with "
-                f"the Accelerator's {mixed!r} mixed precision, or pass an Accelerator with "
-                f"mixed_precision={ok[-1]!r} (`accelerate launch --mixed_precision "
-                f"{ok[-1]}`)."
+                f"The 'precision' parameter of {name} must be "
+                f"{' or '.join(map(repr, compatible))} with an Accelerator whose "
+                f"mixed_precision is {mixed!r}; got {self.precision!r} instead. Set "
+                f"precision='float32' to train in the Accelerator's {mixed} mixed precision, "
+                f"or use an Accelerator with mixed_precision={need!r} "
+                f"(`accelerate launch --mixed_precision {need}`)."
             )
         world = int(os.environ.get("WORLD_SIZE", "1") or 1)
         if world > 1 and n == 1:
@@ -593,6 +597,9 @@ best_validation_score_, n_iter_, history_
             if isinstance(component, torch.nn.Module):
                 plain = accelerator.unwrap_model(component, keep_fp32_wrapper=False)
                 plain.__dict__.pop("_is_accelerate_prepared", None)  # so a new fit re-wraps
+                forward = plain.__dict__.get("forward")  # left by Accelerate's AMP unwrapping
+                if getattr(forward, "__func__", None) is getattr(type(plain), "forward", None):
+                    del plain.__dict__["forward"]
                 wrapped += [component, plain]
                 setattr(self, name + "_", plain)
         for name in self._optimizers:

@@ -20,7 +20,6 @@ import hashlib
 import json
 import time
 
-import numpy as np
 from accelerate import Accelerator
 from accelerate.utils import gather_object
 from skorch.callbacks import Callback
