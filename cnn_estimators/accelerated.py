@@ -18,6 +18,7 @@ import inspect
 import os
 import shutil
 import warnings
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -455,6 +456,7 @@ best_validation_score_, n_iter_, history_
         self._check_accelerator(accelerator)
         self.__dict__["accelerator_"] = accelerator
         self.__dict__["_accelerating"] = True
+        self.__dict__["_prepared_loaders"] = weakref.WeakSet()
         try:
             with warnings.catch_warnings():
                 # One-channel batches are channels-last (a free view, see CNNClassifier):
@@ -467,6 +469,11 @@ best_validation_score_, n_iter_, history_
                 )
         finally:
             self.__dict__.pop("_accelerating", None)
+            # A pass cut short (Ctrl-C, an error) leaves its loader registered as active in
+            # Accelerate's process-wide gradient state; unregister it.
+            for loader in list(self.__dict__.pop("_prepared_loaders", ())):
+                with contextlib.suppress(Exception):
+                    loader.end()
             if self._wrapped_with_accelerator:  # training failed before on_train_end
                 self._unwrap_accelerator()
         self.num_processes_ = int(accelerator.num_processes)
@@ -636,6 +643,9 @@ best_validation_score_, n_iter_, history_
             iterator = _as_batch_sampler_loader(iterator)
         prepared = accelerator.prepare(iterator)
         _forget(accelerator, prepared)  # one loader per epoch: do not keep them all
+        loaders = self.__dict__.get("_prepared_loaders")
+        if loaders is not None:
+            loaders.add(prepared)
         return prepared
 
     def _module_device(self) -> torch.device | None:

@@ -84,10 +84,20 @@ def main(argv=None):
         "batches_per_epoch": [int(n) for n in clf.history_[:, "train_batch_count"]],
         "images": shards.images_,
         "checksum": float(sum(p.detach().double().abs().sum() for p in clf.module_.parameters())),
+        "history": [
+            [row[k] for k in ("train_loss", "valid_loss", "valid_acc")] for row in clf.history_
+        ],
     }
     everyone = gather_object([mine])
-    if not accelerator.is_main_process:
-        return
+    if accelerator.is_main_process:
+        summarize(clf, data, everyone, accelerator, args, shards, seconds)
+    # Every process waits for the main one, then leaves the process group together.
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+
+
+def summarize(clf, data, everyone, accelerator, args, shards, seconds):
+    """Print (and write with --report) what the processes did; on the main process."""
     # Predicting needs no other process: the main process scores the test set alone.
     test_accuracy = clf.score(data.X_test, data.y_test)
     n = accelerator.num_processes
@@ -104,6 +114,7 @@ def main(argv=None):
         "distinct_images_epoch_1": len(set().union(*seen)),
         "shared_images_epoch_1": len(shared),
         "checksums": [p["checksum"] for p in everyone],
+        "histories": [p["history"] for p in everyone],
         "best_validation_accuracy": clf.best_validation_score_,
         "test_accuracy": test_accuracy,
         "seconds": seconds,
@@ -125,6 +136,8 @@ def main(argv=None):
         )
         same = len({round(c, 6) for c in report["checksums"]}) == 1
         print(f"identical weights on every process: {same}")
+        same = all(p["history"] == everyone[0]["history"] for p in everyone)
+        print(f"identical losses and validation scores on every process: {same}")
     print(f"best validation accuracy: {clf.best_validation_score_:.3f}")
     print(f"test accuracy: {test_accuracy:.3f} ({seconds:.1f} s)")
     if args.report:

@@ -362,7 +362,13 @@ def test_two_processes_on_cpu(tmp_path):
     assert result["distinct_images_epoch_1"] == n_train
     assert sum(result["images_epoch_1"]) - n_train == result["padding"]
     assert result["shared_images_epoch_1"] <= result["padding"] < 2 * batch_size
-    # Gradients were averaged and the best weights sent from the main process.
+    # Losses and scores are those of both processes together, so both recorded the same
+    # history (and made the same decisions); gradients were averaged and the best weights
+    # sent from the main process.
+    history = np.array(result["histories"])
+    assert history.shape == (2, 6, 3) and np.isfinite(history).all()
+    np.testing.assert_array_equal(history[0], history[1])
+    assert history[0, -1, 0] < history[0, 0, 0]  # the training loss went down
     assert result["checksums"][0] == result["checksums"][1]
     assert result["best_validation_accuracy"] > 0.6
     assert result["test_accuracy"] > 0.6  # chance is 0.1
