@@ -275,8 +275,8 @@ class AcceleratedCNNClassifier(AccelerateMixin, CNNClassifier):
           and augmentation draw from per-process seeds derived from it.
         - ``keep_best`` and ``checkpoint_dir``: only the main process writes, and sends the
           best weights to the others at the end.
-        - ``resume=True`` and ``cache_features=True`` work in one process only; variable
-          size images (a list of images) train in one process only.
+        - ``resume=True`` and images of different sizes (a list of images) train in one
+          process only; ``cache_features=True`` is not supported ("auto" never caches).
         - ``verbose`` and ``progress_bar`` print on the main process only.
 
     Attributes
