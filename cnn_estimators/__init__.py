@@ -7,6 +7,7 @@ work as for any scikit-learn classifier.
 
 from . import experiments, persistence, plots, transforms
 from ._device import resolve_device, to_device
+from .accelerated import AcceleratedCNNClassifier, make_accelerated
 from .adapters import ImageDatasetView, PredefinedSplit, as_dataset, predefined_split
 from .datasets import (
     ImageData,
@@ -35,6 +36,7 @@ __version__ = "0.1.0"
 __all__ = [
     "OPTIMIZERS",
     "PRECISIONS",
+    "AcceleratedCNNClassifier",
     "CNNClassifier",
     "ImageData",
     "ImageDatasetView",
@@ -53,6 +55,7 @@ __all__ = [
     "load_fashion_mnist",
     "load_mnist",
     "lr_find",
+    "make_accelerated",
     "make_cifar_cnn",
     "make_classifier",
     "make_fashion_mnist_cnn",

@@ -395,6 +395,13 @@ best_validation_score_, n_iter_, history_
                 "`accelerate launch` (or Accelerator(cpu=True)) and set device=None."
             )
         compatible = _COMPATIBLE_PRECISIONS.get(mixed, ("float32",))
+        if self.precision == "fp16":
+            raise ValueError(
+                f"The 'precision' parameter of {name} must be 'float32' for float16 training: "
+                "the Accelerator brings its own autocast and gradient scaler; got 'fp16' "
+                "instead. Set precision='float32' and use an Accelerator with "
+                "mixed_precision='fp16' (`accelerate launch --mixed_precision fp16`)."
+            )
         if self.precision in PRECISIONS and self.precision not in compatible:
             need = "no" if self.precision == "float64" else "bf16"
             raise ValueError(

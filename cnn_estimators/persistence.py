@@ -15,6 +15,7 @@ import importlib
 import inspect
 import json
 import os
+import pathlib
 import warnings
 from typing import Any
 
@@ -60,6 +61,8 @@ def _encode(value: Any, where: str) -> Any:
         return items if isinstance(value, list) else {"__tuple__": items}
     if isinstance(value, dict):
         return {"__dict__": [[_encode(k, where), _encode(v, where)] for k, v in value.items()]}
+    if isinstance(value, pathlib.PurePath):  # e.g. checkpoint_dir=Path("runs")
+        return {"__path__": str(value)}
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biuf":
             return {"__ndarray__": torch.from_numpy(np.ascontiguousarray(value))}
@@ -141,6 +144,8 @@ def _decode(value: Any) -> Any:
         return {_decode(k): _decode(v) for k, v in value["__dict__"]}
     if "__ndarray__" in value:
         return value["__ndarray__"].numpy()
+    if "__path__" in value:
+        return pathlib.Path(value["__path__"])
     if "__list_array__" in value:
         return np.asarray(_decode(value["__list_array__"]))
     if "__tensor__" in value:

@@ -232,6 +232,23 @@ def test_precision_conflicting_with_mixed_precision(data, mixed, precision, allo
     assert not hasattr(clf, "module_")  # rejected before anything was built
 
 
+@pytest.mark.parametrize("mixed", ["no", "fp16"])
+def test_precision_fp16_is_left_to_the_accelerator(data, mixed):
+    X, y, _, _ = data
+    clf = AcceleratedCNNClassifier(
+        "global_pool_cnn",
+        accelerator=Accelerator(cpu=True, mixed_precision=mixed),
+        precision="fp16",
+        **FAST,
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"The 'precision' parameter of AcceleratedCNNClassifier must be 'float32' for "
+        r"float16 training.*mixed_precision='fp16'",
+    ):
+        clf.fit(X[:100], y[:100])
+
+
 def test_invalid_accelerator_and_device(data):
     X, y, _, _ = data
     with pytest.raises(TypeError, match=r"'accelerator' parameter .* must be None or an accel"):

@@ -50,6 +50,15 @@ def test_round_trip_predicts_identically(fitted, tmp_path):
     assert loaded.partial_fit(X, NAMES).n_iter_ == 4
 
 
+def test_path_parameters_round_trip(tmp_path):
+    est = CNNClassifier(
+        "mlp", max_epochs=1, random_state=0, device="cpu", checkpoint_dir=tmp_path / "runs"
+    ).fit(X / 16, Y)
+    loaded = CNNClassifier.load(est.save(tmp_path / "model.ckpt"))
+    assert loaded.checkpoint_dir == tmp_path / "runs"
+    assert type(loaded.checkpoint_dir) is type(tmp_path / "runs")
+
+
 def test_a_file_cannot_name_code_outside_the_allowed_packages(fitted, tmp_path):
     path = fitted.save(tmp_path / "model.ckpt")
     state = load_checkpoint(path)
