@@ -19,6 +19,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,7 @@ _UUID_PREFIXES = ("GPU-", "MIG-")
 
 
 def _import_distributed() -> Any:
-    """Import ``distributed`` (and joblib's Dask backend), with an install hint if missing."""
+    """Import ``distributed``, with an install hint if it is missing."""
     try:
         import distributed
     except ImportError as exc:
@@ -114,23 +115,22 @@ def visible_gpus() -> list[str]:
     return _parse_visible_devices(value)[:count]
 
 
-def _as_devices(visible_devices: Any) -> list[str]:
+def _as_devices(
+    visible_devices: Any, name: str = "visible_devices", owner: str = "worker_gpu_assignment"
+) -> list[str]:
     """``visible_devices`` of :func:`worker_gpu_assignment` as a list of device names."""
-    owner = "worker_gpu_assignment"
     if visible_devices is None:
         return []
     if isinstance(visible_devices, str):
         return _parse_visible_devices(visible_devices)
     if is_int(visible_devices):
-        check_param(
-            "visible_devices", visible_devices, owner, kind="a count >= 0", ok=visible_devices >= 0
-        )
+        check_param(name, visible_devices, owner, kind="a count >= 0", ok=visible_devices >= 0)
         return [str(i) for i in range(visible_devices)]
     ok = isinstance(visible_devices, Sequence) and all(
         (is_int(d) and d >= 0) or (isinstance(d, str) and d.strip() != "") for d in visible_devices
     )
     check_param(
-        "visible_devices",
+        name,
         visible_devices,
         owner,
         kind='None, a count, a CUDA_VISIBLE_DEVICES value such as "2,5", or a list of GPU '
@@ -140,7 +140,7 @@ def _as_devices(visible_devices: Any) -> list[str]:
     devices = [str(d).strip() for d in visible_devices]
     if len(set(devices)) != len(devices):
         raise ValueError(
-            f"The 'visible_devices' parameter of {owner} lists a GPU twice: {devices!r}. "
+            f"The '{name}' parameter of {owner} lists a GPU twice: {devices!r}. "
             "Name each GPU once; use share_gpus=True to put several workers on one GPU."
         )
     return devices
@@ -282,6 +282,10 @@ def _check_dask_backend_params(
         kind="a number of seconds > 0",
         ok=is_real(timeout) and timeout > 0,
     )
+    if not (isinstance(gpus, str) and gpus == "auto"):
+        _as_devices(gpus, "gpus", owner)
+    for name, value in (("share_gpus", share_gpus), ("dashboard", dashboard)):
+        check_param(name, value, owner, kind="a bool", ok=isinstance(value, bool))
     if scatter is not None and not isinstance(scatter, (list, tuple)):
         raise TypeError(
             "The 'scatter' parameter of dask_backend must be None or a list or tuple of "
@@ -315,6 +319,26 @@ def _check_dask_backend_params(
             )
 
 
+def _fork_child_processes_plugin(distributed: Any) -> Any:
+    """A worker plugin: child processes of a worker (DataLoader workers) are forked.
+
+    Dask spawns its workers, and a spawned process spawns its own children by default: a
+    DataLoader worker would then start a fresh interpreter that imports torch and the
+    package again, seconds for each DataLoader (each epoch). Forking, the default of a
+    plain Python process on Linux, starts it in milliseconds.
+    """
+
+    class ForkChildProcesses(distributed.WorkerPlugin):
+        name = "cnn-estimators-fork-child-processes"
+
+        def setup(self, worker: Any) -> None:
+            import multiprocessing
+
+            multiprocessing.set_start_method("fork", force=True)
+
+    return ForkChildProcesses()
+
+
 def _local_cluster(
     distributed: Any,
     *,
@@ -328,8 +352,10 @@ def _local_cluster(
     """A ``SpecCluster`` of worker processes on this machine, one GPU each."""
     from dask.system import CPU_COUNT
 
-    devices = visible_gpus() if isinstance(gpus, str) and gpus == "auto" else gpus
-    devices = _as_devices(devices)
+    if isinstance(gpus, str) and gpus == "auto":
+        devices = visible_gpus()
+    else:
+        devices = _as_devices(gpus, "gpus", "dask_backend")
     if n_workers is None:
         n_workers = len(devices) or max(1, CPU_COUNT // threads_per_worker)
     assignment = worker_gpu_assignment(n_workers, devices, share_gpus=share_gpus)
@@ -460,22 +486,39 @@ def dask_backend(
     Workers started by dask run one torch thread (``distributed.nanny.pre-spawn-environ``
     sets ``OMP_NUM_THREADS=1`` unless the environment sets it), so ``n_workers`` workers
     of ``threads_per_worker=1`` use ``n_workers`` cores. Use ``random_state`` ints: each
-    fit is then seeded as with ``n_jobs=1``, whichever worker runs it. A worker that dies
-    is restarted by its nanny and its fits are run again elsewhere; a fit that kills three
-    workers fails the search with ``distributed.KilledWorker``.
+    fit is then seeded as with ``n_jobs=1``, whichever worker runs it.
+
+    A worker process that dies during a search (killed, out of memory) is restarted by
+    its nanny, but the data joblib sent to it is lost with it (dask cannot recompute data
+    sent from the client): the search stops with :class:`WorkerLostError`, and is run
+    again from the start.
 
     Examples
     --------
-    >>> from sklearn.datasets import load_digits
-    >>> from sklearn.model_selection import cross_val_score
-    >>> from cnn_estimators import CNNClassifier
+    Two worker processes on this machine; joblib runs on them inside the block:
+
+    >>> import os
+    >>> import joblib
     >>> from cnn_estimators.distributed import dask_backend
+    >>> with dask_backend(n_workers=2, gpus=None) as client:
+    ...     pids = joblib.Parallel()(joblib.delayed(os.getpid)() for _ in range(4))
+    ...     workers = client.run(os.getpid)
+    >>> set(pids) <= set(workers.values())
+    True
+
+    A search on a local cluster, the data sent to each worker once; then on a running
+    cluster (``dask scheduler`` and ``dask worker`` started on the machines):
+
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from cnn_estimators import CNNClassifier
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = CNNClassifier("global_pool_cnn", max_epochs=1, random_state=0, device="cpu")
-    >>> with dask_backend(n_workers=2, gpus=None, scatter=[X, y]) as client:  # doctest: +SKIP
-    ...     scores = cross_val_score(clf, X, y, cv=2)
-    >>> with dask_backend("tcp://10.0.0.5:8786") as client:  # doctest: +SKIP
-    ...     scores = cross_val_score(clf, X, y, cv=5)
+    >>> clf = CNNClassifier("global_pool_cnn", max_epochs=2, random_state=0)
+    >>> grid = {"lr": [1e-3, 3e-3], "batch_size": [64, 128]}
+    >>> with dask_backend(n_workers=2, scatter=[X, y]):  # doctest: +SKIP
+    ...     search = GridSearchCV(clf, grid, cv=2).fit(X, y)
+    >>> with dask_backend("tcp://10.0.0.5:8786", scatter=[X, y]):  # doctest: +SKIP
+    ...     search = GridSearchCV(clf, grid, cv=5).fit(X, y)
     """
     _check_dask_backend_params(
         address,
@@ -489,10 +532,21 @@ def dask_backend(
         worker_kwargs,
     )
     distributed = _import_distributed()
+    import dask
     import joblib
 
     with contextlib.ExitStack() as stack:
         if address is None:
+            # - Non-daemonic worker processes may start processes of their own: the
+            #   DataLoader workers of lazily read datasets (read at each worker start).
+            # - The active memory manager would drop the copies that scatter= broadcast to
+            #   every worker (keeping one), and the workers would then copy the data from
+            #   each other again at each search.
+            config = {
+                "distributed.worker.daemon": False,
+                "distributed.scheduler.active-memory-manager.start": False,
+            }
+            stack.enter_context(dask.config.set(config))
             cluster = _local_cluster(
                 distributed,
                 n_workers=n_workers,
@@ -504,11 +558,14 @@ def dask_backend(
             )
             stack.callback(cluster.close)
             client = distributed.Client(cluster, timeout=timeout)
+            stack.callback(client.close)
+            if sys.platform.startswith("linux"):  # where fork is safe and was the default
+                client.register_plugin(_fork_child_processes_plugin(distributed))
         else:
             client = distributed.Client(address, timeout=timeout)
-        stack.callback(client.close)
+            stack.callback(client.close)
         # Worker addresses are not reused: a removal of one of these is a death in the block.
-        workers = list(client.scheduler_info()["workers"])
+        workers = list(client.nthreads())
         stack.enter_context(
             joblib.parallel_config(
                 backend="dask",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import importlib.util
+import multiprocessing
 import operator
 import os
 import signal
@@ -199,6 +200,13 @@ def test_visible_gpus_does_not_initialise_cuda():
         ({"n_workers": 1.5}, ValueError, r"'n_workers' parameter of dask_backend"),
         ({"threads_per_worker": 0}, ValueError, r"'threads_per_worker' parameter"),
         ({"timeout": 0}, ValueError, r"'timeout' parameter of dask_backend"),
+        ({"gpus": 1.5}, ValueError, r"The 'gpus' parameter of dask_backend must be None, a"),
+        ({"gpus": "1,2", "n_workers": 3}, ValueError, r"3 workers cannot have one GPU each"),
+        (
+            {"share_gpus": "yes"},
+            ValueError,
+            r"'share_gpus' parameter of dask_backend must be a bool",
+        ),
         ({"address": ""}, ValueError, r"'address' parameter of dask_backend"),
         ({"scatter": np.zeros(3)}, TypeError, r"Wrap a single array in a list: scatter=\[X\]"),
         (
@@ -296,6 +304,12 @@ def test_local_cluster_has_single_threaded_worker_processes(cluster):
     assert set(env.values()) == {os.environ.get("OMP_NUM_THREADS", "1")}
     threads = [cluster.submit(torch.get_num_threads, workers=[w], pure=False) for w in workers]
     assert cluster.gather(threads) == [int(os.environ.get("OMP_NUM_THREADS", "1"))] * 2
+    # Not daemonic, so they may start DataLoader workers, which are forked (on Linux) as
+    # in a plain Python process, not spawned like the dask workers themselves.
+    assert set(cluster.run(lambda: multiprocessing.current_process().daemon).values()) == {False}
+    if sys.platform.startswith("linux"):
+        methods = cluster.run(lambda: multiprocessing.get_start_method(allow_none=True))
+        assert set(methods.values()) == {"fork"}
     # gpus=None leaves CUDA_VISIBLE_DEVICES as it is here.
     cuda = worker_env(cluster, "CUDA_VISIBLE_DEVICES")
     assert set(cuda.values()) == {os.environ.get("CUDA_VISIBLE_DEVICES")}
@@ -373,6 +387,25 @@ def test_compare_optimizers_on_cluster_equals_sequential(cluster, digits):
 
 @needs_dask
 @pytest.mark.slow
+def test_lazily_read_dataset_with_dataloader_workers_on_cluster(cluster):
+    """A dataset read image by image (the shared-storage way) is loaded by DataLoader
+    processes inside the workers, which daemonic dask workers could not start."""
+    from torchvision.datasets import FakeData
+
+    from cnn_estimators import as_dataset
+
+    view = as_dataset(FakeData(size=60, image_size=(1, 8, 8), num_classes=2, random_offset=0))
+    y = view.targets
+    clf = small_cnn(max_epochs=1, iterator_train__num_workers=1, iterator_valid__num_workers=1)
+    reference = sequentially(lambda: cross_val_score(clf, view, y, cv=2))
+    with task_stream(cluster) as stream:
+        scores = cross_val_score(clf, view, y, cv=2)
+    assert fit_workers(stream)
+    np.testing.assert_array_equal(scores, reference)
+
+
+@needs_dask
+@pytest.mark.slow
 def test_data_reaches_each_worker_once(cluster, digits):
     """Nothing as large as X travels with a fit: ``scatter=[X, y]`` broadcast it once when
     the block started, and a copy of X that was not scattered is sent once per search.
@@ -430,7 +463,9 @@ def test_data_reaches_each_worker_once(cluster, digits):
     assert len(set(copy_keys)) == 1, after_copy  # one scatter for the 4 fits of the search
     assert all(len(keys) <= 1 for keys in after_copy.values())  # at most once per worker
     assert len(large_graphs) == 1  # the control only: no fit carried X
-    assert cluster.who_has()[x_key]  # the broadcast copy is still there for later searches
+    # Both copies are still there for later searches (dask's active memory manager, which
+    # would drop one, is off in the local cluster).
+    assert len(cluster.who_has()[x_key]) == 2
 
 
 def _kill_when_busy(client, pids, killed, stop):
@@ -480,6 +515,7 @@ def test_worker_killed_mid_search_gives_a_clear_error_and_no_process_is_left(dig
 
 
 @needs_dask
+@pytest.mark.slow
 def test_gpu_per_worker_connect_by_address_and_shut_down_on_error():
     """Each worker sees its own GPU; a second dask_backend reaches the same scheduler by
     address and leaves it running; an error in the block shuts everything down."""
