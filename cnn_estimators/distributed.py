@@ -122,7 +122,33 @@ def _as_devices(
     if visible_devices is None:
         return []
     if isinstance(visible_devices, str):
-        return _parse_visible_devices(visible_devices)
+        items = [item.strip() for item in visible_devices.split(",")]
+        bad = [
+            item
+            for item in items
+            if not (item.lstrip("-").isdigit() or item.startswith(_UUID_PREFIXES))
+        ]
+        check_param(
+            name,
+            visible_devices,
+            owner,
+            kind="a CUDA_VISIBLE_DEVICES value: GPU indices or UUIDs separated by commas, such "
+            'as "2,5" or "GPU-8f3a...", or "" for none',
+            ok=not visible_devices.strip() or not bad,
+        )
+        if not visible_devices.strip():
+            return []
+        listed = []  # CUDA reads up to the first negative index
+        for item in items:
+            if item.startswith("-"):
+                break
+            listed.append(str(int(item)) if item.isdigit() else item)
+        if len(set(listed)) != len(listed):  # CUDA would then hide every GPU
+            raise ValueError(
+                f"The '{name}' parameter of {owner} lists a GPU twice: {visible_devices!r}. "
+                "Name each GPU once; use share_gpus=True to put several workers on one GPU."
+            )
+        return listed
     if is_int(visible_devices):
         check_param(name, visible_devices, owner, kind="a count >= 0", ok=visible_devices >= 0)
         return [str(i) for i in range(visible_devices)]
@@ -147,7 +173,10 @@ def _as_devices(
 
 
 def worker_gpu_assignment(
-    n_workers: int, visible_devices: Any, *, share_gpus: bool = False
+    n_workers: int,
+    visible_devices: int | str | Sequence[int | str] | None,
+    *,
+    share_gpus: bool = False,
 ) -> list[str | None]:
     """The ``CUDA_VISIBLE_DEVICES`` value of each worker: one GPU per worker.
 
@@ -161,9 +190,9 @@ def worker_gpu_assignment(
         Number of worker processes, >= 1.
     visible_devices : None, int, str or sequence of int or str
         The GPUs to hand out: None (no GPU), a count (GPUs ``"0"`` to ``"count-1"``), a
-        ``CUDA_VISIBLE_DEVICES`` value such as ``"2,5"`` (read with CUDA's rules: the list
-        ends at the first invalid item, so ``""`` and ``"-1"`` mean no GPU), or a list of
-        indices or UUIDs (``"GPU-..."``, ``"MIG-..."``).
+        ``CUDA_VISIBLE_DEVICES`` value such as ``"2,5"`` (as in CUDA, the list ends at the
+        first negative index, so ``""`` and ``"-1"`` mean no GPU), or a list of indices or
+        UUIDs (``"GPU-..."``, ``"MIG-..."``).
     share_gpus : bool, default=False
         With fewer GPUs than workers, place the workers on the GPUs in turn (worker ``i``
         on GPU ``i % n_gpus``; each GPU must then hold several models) instead of raising.
@@ -406,7 +435,7 @@ def dask_backend(
     *,
     n_workers: int | None = None,
     threads_per_worker: int = 1,
-    gpus: Any = "auto",
+    gpus: int | str | Sequence[int | str] | None = "auto",
     share_gpus: bool = False,
     scatter: Sequence[Any] | None = None,
     dashboard: bool = False,

@@ -127,7 +127,6 @@ def assert_no_process_left(before, worker_pids):
         (2, 0, [None, None]),
         (2, "", [None, None]),
         (2, "-1", [None, None]),
-        (2, "0,0", [None, None]),  # CUDA hides every GPU when one is repeated
         (2, [], [None, None]),
     ],
 )
@@ -153,7 +152,9 @@ def test_worker_gpu_assignment_rejects_bad_n_workers(n_workers):
         worker_gpu_assignment(n_workers, "0")
 
 
-@pytest.mark.parametrize("visible", [-1, 1.5, [0, -2], ["0", ""], [True], ["1", "1"]])
+@pytest.mark.parametrize(
+    "visible", [-1, 1.5, [0, -2], ["0", ""], [True], ["1", "1"], "0,0", "cuda:0", "auto", "1,,2"]
+)
 def test_worker_gpu_assignment_rejects_bad_devices(visible):
     with pytest.raises(ValueError, match=r"'visible_devices' parameter of worker_gpu_assignment"):
         worker_gpu_assignment(2, visible)
