@@ -5,7 +5,7 @@ Every network is a :class:`CNNClassifier` (a skorch ``NeuralNetClassifier``), so
 work as for any scikit-learn classifier.
 """
 
-from . import experiments, persistence, plots, transforms
+from . import distributed, experiments, persistence, plots, transforms
 from ._device import resolve_device, to_device
 from .accelerated import AcceleratedCNNClassifier, make_accelerated
 from .adapters import ImageDatasetView, PredefinedSplit, as_dataset, predefined_split
@@ -45,6 +45,7 @@ __all__ = [
     "as_dataset",
     "compare_optimizers",
     "cross_validate_estimator",
+    "distributed",
     "experiments",
     "format_summary",
     "get_model",
