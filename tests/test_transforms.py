@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import pickle
-import time
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
-from cnn_estimators import CNNClassifier, get_model
+from cnn_estimators import CNNClassifier
 from cnn_estimators.transforms import (
     MEAN_STD,
     Compose,
@@ -528,37 +527,3 @@ def test_estimator_float64_precision():
     X, y = _uint8_images()
     clf = _fit(X, y, precision="float64")
     assert clf.predict_proba(X).dtype == np.float64
-
-
-# ---------------------------------------------------------------------------
-# speed (printed, not asserted: run with -s to see it)
-# ---------------------------------------------------------------------------
-
-
-def _median_ms(fn, repeat=5):
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * sorted(times)[len(times) // 2]
-
-
-def test_print_augmentation_cost_against_a_training_step():
-    rgb, gray = torch.rand(128, 3, 32, 32), torch.rand(128, 1, 28, 28)
-    net = get_model("fashion_cnn", in_channels=1, num_classes=10, input_size=(28, 28))
-    target = torch.randint(0, 10, (128,))
-
-    def step():
-        net.zero_grad()
-        F.cross_entropy(net(gray), target).backward()
-
-    rows = [("fashion_cnn forward+backward", gray, _median_ms(step, 3))]
-    with torch.no_grad():
-        for preset, x in [*((p, rgb) for p in PRESETS), ("mnist", gray), ("fashion_mnist", gray)]:
-            t = augmentation(preset)
-            rows.append((f"augmentation({preset!r})", x, _median_ms(lambda t=t, x=x: t(x))))
-    lines = [f"{name:<38} {tuple(x.shape)!s:<18} {ms:8.2f} ms" for name, x, ms in rows]
-    header = f"Per-batch cost (median, {torch.get_num_threads()} torch thread(s)):"
-    print("\n" + header + "\n  " + "\n  ".join(lines))
