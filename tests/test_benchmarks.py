@@ -64,6 +64,7 @@ def test_model_zoo_skips_without_data(tmp_path):
         ("overhead.py", "| model | hand s/epoch |"),
         ("tta.py", "| tta | views | test accuracy |"),
         ("transfer.py", "| freeze | cache | fit s |"),
+        ("compile.py", "| compile | fit s | first epoch s |"),
         ("time_to_accuracy.py", "| images | hand fashion_cnn epoch s | factory fit s |"),
         ("efficiency.py", "| images | epoch s (median) | ms/image | vs smallest |"),
     ],

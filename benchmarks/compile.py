@@ -1,0 +1,54 @@
+"""``compile=True`` (skorch's ``torch.compile`` of the module) vs eager, on Fashion-MNIST.
+
+Fits the same network with ``compile=False`` and ``compile=True`` (interleaved), and
+prints each epoch's time (the first compiled epoch includes the compilation) and the
+``predict_proba`` time, in one run.
+
+    python benchmarks/compile.py             # about 3 minutes on 2 cores
+    python benchmarks/compile.py --tiny      # about a minute (it still compiles)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from _common import command_line, load_fashion_mnist_or_skip, print_environment
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-train", type=int, default=10000)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--model", default="fashion_cnn")
+    parser.add_argument("--tiny", action="store_true")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.n_train, args.epochs, args.model = 512, 2, "mlp"
+    print(f"command: {command_line()}\n")
+    print_environment()
+    from cnn_estimators import CNNClassifier
+
+    data = load_fashion_mnist_or_skip(args.n_train, 100)
+    print(f"{args.model}, {args.n_train} images, {args.epochs} epochs, batch 128, Adam, "
+          "no validation\n")
+    print("| compile | fit s | first epoch s | later epochs s (median) | predict_proba s |")
+    print("|---|---|---|---|---|")
+    for compile_ in (False, True):
+        est = CNNClassifier(args.model, max_epochs=args.epochs, validation_fraction=0,
+                            random_state=0, device="cpu", progress_bar=False,
+                            compile=compile_)
+        start = time.perf_counter()
+        est.fit(data.X_train, data.y_train)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        est.predict_proba(data.X_train)
+        predict_s = time.perf_counter() - start
+        durations = list(est.history_[:, "dur"])
+        print(f"| {compile_} | {fit_s:.1f} | {durations[0]:.2f} | "
+              f"{statistics.median(durations[1:]):.2f} | {predict_s:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
