@@ -39,6 +39,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from _loading import load_or_fallback  # shared: real data if present, else a stand-in
 from _synthetic import synthetic_shapes  # shared offline stand-in for CIFAR-10
 
 from cnn_estimators import ImageData, load_cifar10, make_cifar_cnn
@@ -46,17 +47,14 @@ from cnn_estimators.transforms import augmentation
 
 
 def load_data(args) -> ImageData:
-    if args.quick:
-        print("data: --quick uses 200 synthetic coloured shapes (16x16 RGB), not CIFAR-10")
-        return synthetic_shapes(200, 100, size=16)
-    try:
-        data = load_cifar10(n_train=args.n_train, n_test=args.n_test, random_state=0)
-    except (OSError, ValueError) as exc:
-        reason = "no local copy" if isinstance(exc, FileNotFoundError) else exc
-        print(f"note: CIFAR-10 is not available ({reason}); using synthetic coloured shapes")
-        return synthetic_shapes(args.n_train or 20000, args.n_test or 2000)
-    print(f"data: CIFAR-10 from {data.source}")
-    return data
+    return load_or_fallback(
+        args,
+        [("CIFAR-10", load_cifar10)],
+        quick=("200 synthetic coloured shapes (16x16 RGB), not CIFAR-10",
+               lambda: synthetic_shapes(200, 100, size=16)),
+        fallback=("synthetic coloured shapes",
+                  lambda: synthetic_shapes(args.n_train or 20000, args.n_test or 2000)),
+    )
 
 
 def candidates(epochs: int, batch_size: int) -> dict[str, tuple[str, object]]:

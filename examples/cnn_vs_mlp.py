@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from _loading import load_or_fallback  # shared: real data if present, else a stand-in
 from sklearn.metrics import log_loss
 
 from cnn_estimators import (
@@ -65,18 +66,13 @@ def digits_28x28(n_train: int | None, n_test: int | None) -> ImageData:
 
 
 def load_data(args) -> ImageData:
-    if args.quick:
-        print("data: --quick uses 500 of scikit-learn's digits, upscaled to 28x28")
-        return digits_28x28(500, 200)
     loader = load_fashion_mnist if args.dataset == "fashion_mnist" else load_mnist
-    try:
-        data = loader(n_train=args.n_train, n_test=args.n_test, random_state=0)
-    except (OSError, ValueError) as exc:
-        reason = "no local copy" if isinstance(exc, FileNotFoundError) else exc
-        print(f"note: {args.dataset} is not available ({reason}); using scikit-learn's digits")
-        return digits_28x28(None, None)
-    print(f"data: {data.name} from {data.source}")
-    return data
+    return load_or_fallback(
+        args,
+        [(args.dataset, loader)],
+        quick=("500 of scikit-learn's digits, upscaled to 28x28", lambda: digits_28x28(500, 200)),
+        fallback=("scikit-learn's digits", lambda: digits_28x28(None, None)),
+    )
 
 
 def n_params(est) -> int:

@@ -34,6 +34,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from _loading import load_or_fallback  # shared: real data if present, else a stand-in
 from sklearn.base import clone
 
 from cnn_estimators import (
@@ -50,17 +51,13 @@ OPTIMIZERS = ["sgd", "adam", "rmsprop", "adamw"]
 
 
 def load_data(args) -> ImageData:
-    if args.quick:
-        print("data: --quick uses 400 of scikit-learn's 8x8 digits")
-        return load_digits_images(n_train=400, n_test=200, random_state=0)
-    try:
-        data = load_fashion_mnist(n_train=args.n_train, n_test=args.n_test, random_state=0)
-    except (OSError, ValueError) as exc:
-        reason = "no local copy" if isinstance(exc, FileNotFoundError) else exc
-        print(f"note: Fashion-MNIST is not available ({reason}); using scikit-learn's digits")
-        return load_digits_images(random_state=0)
-    print(f"data: Fashion-MNIST from {data.source}")
-    return data
+    return load_or_fallback(
+        args,
+        [("Fashion-MNIST", load_fashion_mnist)],
+        quick=("400 of scikit-learn's 8x8 digits",
+               lambda: load_digits_images(n_train=400, n_test=200, random_state=0)),
+        fallback=("scikit-learn's digits", lambda: load_digits_images(random_state=0)),
+    )
 
 
 def main(argv=None):

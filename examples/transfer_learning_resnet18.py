@@ -45,6 +45,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
+from _loading import load_or_fallback  # shared: real data if present, else a stand-in
 from _synthetic import synthetic_shapes  # shared offline stand-in for CIFAR-10
 from torchvision.models import ResNet18_Weights
 
@@ -64,20 +65,13 @@ FREEZE = {
 
 
 def load_data(args) -> ImageData:
-    if args.quick:
-        print("data: --quick uses 160 synthetic coloured shapes (32x32 RGB)")
-        return synthetic_shapes(160, 100)
-    for name, loader in (("CIFAR-10", load_cifar10), ("Fashion-MNIST", load_fashion_mnist)):
-        try:
-            data = loader(n_train=args.n_train, n_test=args.n_test, random_state=0)
-        except (OSError, ValueError) as exc:
-            reason = "no local copy" if isinstance(exc, FileNotFoundError) else exc
-            print(f"note: {name} is not available ({reason})")
-            continue
-        print(f"data: {name} from {data.source}")
-        return data
-    print("note: using synthetic coloured shapes (32x32 RGB)")
-    return synthetic_shapes(args.n_train or 5000, args.n_test or 2000)
+    return load_or_fallback(
+        args,
+        [("CIFAR-10", load_cifar10), ("Fashion-MNIST", load_fashion_mnist)],
+        quick=("160 synthetic coloured shapes (32x32 RGB)", lambda: synthetic_shapes(160, 100)),
+        fallback=("synthetic coloured shapes (32x32 RGB)",
+                  lambda: synthetic_shapes(args.n_train or 5000, args.n_test or 2000)),
+    )
 
 
 def pick_weights(quick: bool) -> str | None:
