@@ -119,18 +119,23 @@ def _evaluation_sections(report, est, data, run: Path) -> dict[str, float]:
     return metrics
 
 
+def _estimator(args: argparse.Namespace, **defaults: Any):
+    """The estimator of a run: the factory of the data set, ``--set`` over ``defaults``,
+    ``--epochs``."""
+    params = {**defaults, **_parse_sets(args.set)}
+    est = _make_estimator(args.dataset, args.model, params, args.random_state)
+    if args.epochs:
+        est.set_params(max_epochs=args.epochs)
+    return est
+
+
 def _fit(args: argparse.Namespace) -> int:
     from .plots import plot_training_curves
     from .report import Report
 
     data = _load_data(args.dataset, args.n_train, args.n_test, args.random_state)
     run = _run_dir(args)
-    params = _parse_sets(args.set)
-    params.setdefault("keep_best", True)
-    params.setdefault("checkpoint_dir", str(run / "checkpoints"))
-    est = _make_estimator(args.dataset, args.model, params, args.random_state)
-    if args.epochs:
-        est.set_params(max_epochs=args.epochs)
+    est = _estimator(args, keep_best=True, checkpoint_dir=str(run / "checkpoints"))
     start = time.perf_counter()
     est.fit(data.X_train, data.y_train)
     fit_time = time.perf_counter() - start
@@ -176,9 +181,7 @@ def _cv(args: argparse.Namespace) -> int:
 
     data = _load_data(args.dataset, args.n_train, args.n_test, args.random_state)
     run = _run_dir(args)
-    est = _make_estimator(args.dataset, args.model, _parse_sets(args.set), args.random_state)
-    if args.epochs:
-        est.set_params(max_epochs=args.epochs)
+    est = _estimator(args)
     table = cross_validate_estimator(
         est,
         data.X_train,
@@ -212,9 +215,7 @@ def _grid(args: argparse.Namespace) -> int:
 
     data = _load_data(args.dataset, args.n_train, args.n_test, args.random_state)
     run = _run_dir(args)
-    est = _make_estimator(args.dataset, args.model, _parse_sets(args.set), args.random_state)
-    if args.epochs:
-        est.set_params(max_epochs=args.epochs)
+    est = _estimator(args)
     table = compare_optimizers(
         est,
         data.X_train,
@@ -273,9 +274,7 @@ def _demo(args: argparse.Namespace) -> int:
     data = _load_data(args.dataset, args.n_train, args.n_test, args.random_state)
     run = _run_dir(args)
     print(f"Data: {data!r}")
-    est = _make_estimator(args.dataset, args.model, _parse_sets(args.set), args.random_state)
-    if args.epochs:
-        est.set_params(max_epochs=args.epochs)
+    est = _estimator(args)
     report = Report(f"cnn_estimators demo: {est.module} on {args.dataset}")
     report.add_config("Configuration", _config(args, est))
 
