@@ -11,7 +11,8 @@ in every epoch, i.e. without a random ``train_transform``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -19,7 +20,7 @@ from torch import nn
 
 from ._data import ImageTensorDataset, RaggedImageDataset, SizeBucketSampler
 
-__all__ = ["AUTO_CACHE_LIMIT_BYTES", "cache_obstacle", "compute_features"]
+__all__ = ["AUTO_CACHE_LIMIT_BYTES", "cache_obstacle", "compute_features", "feature_bytes"]
 
 #: ``cache_features="auto"`` caches only when the features take at most this much memory.
 AUTO_CACHE_LIMIT_BYTES = 2 * 1024**3
@@ -50,6 +51,18 @@ def cache_obstacle(net: Any, kind: str) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """The module in eval mode and without gradients, back in its previous mode after."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield module
+    finally:
+        module.train(was_training)
+
+
 def _prepare(net: Any, batch: Any) -> torch.Tensor:
     x = batch[0] if isinstance(batch, (tuple, list)) else batch
     if isinstance(x, Mapping):
@@ -57,49 +70,36 @@ def _prepare(net: Any, batch: Any) -> torch.Tensor:
     return net._prepare_batch(x, False)
 
 
-@torch.no_grad()
 def compute_features(net: Any, dataset: Any) -> torch.Tensor:
     """The frozen part's output for every item of ``dataset``, in order, on the CPU.
 
     The module is put in eval mode while it runs (frozen stages already are: their
     BatchNorm layers keep eval mode in training), then back in its previous mode.
     """
-    module = net.module_
     batch_size = net.get_params_for("iterator_valid").get("batch_size", net.batch_size)
     if batch_size == -1:
         batch_size = max(1, len(dataset))
-    was_training = module.training
-    module.eval()
-    try:
-        with net._autocast():
-            if isinstance(dataset, RaggedImageDataset):
-                # Batches share one size; put the features back in the dataset's order.
-                rows: list[torch.Tensor | None] = [None] * len(dataset)
-                for idx in SizeBucketSampler(dataset.sizes, batch_size, shuffle=False):
-                    out = module.frozen_features(_prepare(net, dataset[idx.tolist()])).cpu()
-                    for position, row in zip(idx.tolist(), out, strict=True):
-                        rows[position] = row
-                return torch.stack(rows)  # type: ignore[arg-type]
-            if isinstance(dataset, ImageTensorDataset):
-                batches = (
-                    dataset[torch.arange(start, min(start + batch_size, len(dataset)))]
-                    for start in range(0, len(dataset), batch_size)
-                )
-            else:  # read lazily by a DataLoader, in order
-                batches = net.get_iterator(dataset, training=False)
-            return torch.cat([module.frozen_features(_prepare(net, b)).cpu() for b in batches])
-    finally:
-        module.train(was_training)
+    with _eval_mode(net.module_) as module, net._autocast():
+        if isinstance(dataset, RaggedImageDataset):
+            # Batches share one size; put the features back in the dataset's order.
+            rows: list[torch.Tensor | None] = [None] * len(dataset)
+            for idx in SizeBucketSampler(dataset.sizes, batch_size, shuffle=False):
+                out = module.frozen_features(_prepare(net, dataset[idx.tolist()])).cpu()
+                for position, row in zip(idx.tolist(), out, strict=True):
+                    rows[position] = row
+            return torch.stack(rows)  # type: ignore[arg-type]
+        if isinstance(dataset, ImageTensorDataset):
+            batches = (
+                dataset[torch.arange(start, min(start + batch_size, len(dataset)))]
+                for start in range(0, len(dataset), batch_size)
+            )
+        else:  # read lazily by a DataLoader, in order
+            batches = net.get_iterator(dataset, training=False)
+        return torch.cat([module.frozen_features(_prepare(net, b)).cpu() for b in batches])
 
 
 def feature_bytes(net: Any, probe: torch.Tensor, n_images: int) -> int:
     """Memory the cached features of ``n_images`` images would take."""
-    module = net.module_
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad(), net._autocast():
-            out = module.frozen_features(net._prepare_batch(probe, False))
-    finally:
-        module.train(was_training)
+    with _eval_mode(net.module_) as module, net._autocast():
+        out = module.frozen_features(net._prepare_batch(probe, False))
     return out[0].numel() * out.element_size() * n_images
