@@ -6,7 +6,7 @@ work as for any scikit-learn classifier.
 """
 
 from . import distributed, experiments, persistence, plots, transforms
-from ._device import resolve_device, to_device
+from ._device import bf16_supported, resolve_device, to_device
 from .accelerated import AcceleratedCNNClassifier, make_accelerated
 from .adapters import ImageDatasetView, PredefinedSplit, as_dataset, predefined_split
 from .datasets import (
@@ -43,6 +43,7 @@ __all__ = [
     "PredefinedSplit",
     "__version__",
     "as_dataset",
+    "bf16_supported",
     "compare_optimizers",
     "cross_validate_estimator",
     "distributed",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 __all__ = [
+    "bf16_supported",
     "cuda_available",
     "cudnn_benchmark",
     "fits_in_device_memory",
@@ -78,6 +80,50 @@ def cudnn_benchmark(device: Any, enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         torch.backends.cudnn.benchmark = previous
+
+
+def bf16_supported(device: Any = "cpu") -> bool:
+    """Whether ``device`` computes in bfloat16 natively (so bf16 autocast is a speed-up).
+
+    On the CPU: whether oneDNN has bfloat16 kernels for this processor (AVX512-BF16, AMX
+    or AVX512 with the bf16 emulation oneDNN accepts); elsewhere bfloat16 autocast runs
+    through slow conversions. On CUDA: ``torch.cuda.is_bf16_supported()`` (compute
+    capability 8.0 and later), which needs the device, so it is asked only for a CUDA
+    ``device``. Other devices: False.
+
+    Parameters
+    ----------
+    device : str or torch.device, default="cpu"
+        The device that will run the network.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> bf16_supported("cpu") in (True, False)
+    True
+    >>> bf16_supported("meta")
+    False
+    """
+    kind = torch.device(device).type
+    if kind == "cpu":
+        return _cpu_bf16_supported()
+    if kind == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_bf16_supported() -> bool:
+    if not torch.backends.mkldnn.is_available():
+        return False
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return bool(check()) if check is not None else False
+    except RuntimeError:  # a build without the operator
+        return False
 
 
 def _mps_available() -> bool:

@@ -43,6 +43,7 @@ _INSTALL_HINT = "pip install 'cnn-estimators[accelerate]' (or pip install accele
 
 #: The ``precision`` values that go with each ``mixed_precision`` of the Accelerator (any
 #: other mixed precision, such as "fp16", needs "float32").
+#: "auto" goes with all of them: it leaves the precision to the Accelerator.
 _COMPATIBLE_PRECISIONS = {"no": ("float32", "bf16", "float64"), "bf16": ("float32", "bf16")}
 
 
@@ -266,10 +267,10 @@ class AcceleratedCNNClassifier(AccelerateMixin, CNNClassifier):
         - ``batch_size`` is the batch of **one** process: an optimizer step sees
           ``num_processes * batch_size`` images (unless the Accelerator has
           ``split_batches=True``).
-        - ``precision``: "float32" trains with the Accelerator's ``mixed_precision``
-          ("no", "fp16", "bf16") and predicts in float32; "bf16" runs the network under
-          bfloat16 autocast, in training and prediction, and needs ``mixed_precision``
-          "no" or "bf16"; "float64" needs ``mixed_precision="no"``.
+        - ``precision``: "float32" (and "auto") trains with the Accelerator's
+          ``mixed_precision`` ("no", "fp16", "bf16") and predicts in float32; "bf16" runs
+          the network under bfloat16 autocast, in training and prediction, and needs
+          ``mixed_precision`` "no" or "bf16"; "float64" needs ``mixed_precision="no"``.
         - ``random_state``: the processes share the seed of the data order, the
           validation split and the initial weights (sent from the main process); dropout
           and augmentation draw from per-process seeds derived from it.
@@ -402,7 +403,7 @@ best_validation_score_, n_iter_, history_
                 "instead. Set precision='float32' and use an Accelerator with "
                 "mixed_precision='fp16' (`accelerate launch --mixed_precision fp16`)."
             )
-        if self.precision in PRECISIONS and self.precision not in compatible:
+        if self.precision in PRECISIONS and self._precision() not in compatible:
             need = "no" if self.precision == "float64" else "bf16"
             raise ValueError(
                 f"The 'precision' parameter of {name} must be "
@@ -674,8 +675,12 @@ best_validation_score_, n_iter_, history_
                 x = x.to(target, non_blocking=True)
         return super()._prepare_batch(x, training, view)
 
+    def _precision(self) -> str:
+        """ "auto" leaves the precision to the Accelerator's ``mixed_precision``: "float32"."""
+        return "float32" if self.precision == "auto" else self.precision
+
     def _autocast(self):
-        if self.precision != "bf16":
+        if self._precision() != "bf16":
             return contextlib.nullcontext()
         device = self._module_device() or torch.device(self.device or "cpu")
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)

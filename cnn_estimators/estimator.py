@@ -35,7 +35,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ._data import BatchIndexSampler, ImageTensorDataset, RaggedImageDataset, SizeBucketSampler
-from ._device import cudnn_benchmark, fits_in_device_memory, resolve_device
+from ._device import bf16_supported, cudnn_benchmark, fits_in_device_memory, resolve_device
 from ._feature_cache import (
     AUTO_CACHE_LIMIT_BYTES,
     cache_obstacle,
@@ -87,7 +87,7 @@ OPTIMIZERS = MappingProxyType(
     }
 )
 #: Values accepted by the ``precision`` parameter.
-PRECISIONS = ("float32", "float64", "bf16", "fp16")
+PRECISIONS = ("float32", "float64", "bf16", "fp16", "auto")
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 _SHAPE_ERROR = re.compile(
@@ -255,12 +255,16 @@ class CNNClassifier(NeuralNetClassifier):
     eval_transform : callable, default=None
         Applied to every batch, training included, after ``train_transform`` (for example
         normalisation).
-    precision : {"float32", "float64", "bf16", "fp16"}, default="float32"
+    precision : {"float32", "float64", "bf16", "fp16", "auto"}, default="float32"
         "bf16" runs the forward pass under bfloat16 autocast; "fp16" under float16
         autocast with a gradient scaler (``torch.amp.GradScaler``, kept as
         ``grad_scaler_``) that keeps small gradients from vanishing in float16: the mixed
         precision of CUDA GPUs without bfloat16 (it also runs on the CPU, slowly); "float64"
-        converts the module and the data to double precision.
+        converts the module and the data to double precision. "auto" is "bf16" on a device
+        that computes in bfloat16 natively (:func:`~cnn_estimators.bf16_supported`: CPUs
+        with oneDNN bf16 kernels, CUDA GPUs of compute capability 8.0 and later) and
+        "float32" elsewhere, decided for the device in use at each ``fit`` and
+        ``predict``; ``precision_`` tells what the last ``fit`` used.
     tta : None, "flip", "flip_shift" or list of callables, default=None
         Test-time augmentation: ``predict_proba`` averages the class probabilities over
         views of each image: "flip" = the image and its mirror; "flip_shift" adds 2-pixel
@@ -330,6 +334,9 @@ class CNNClassifier(NeuralNetClassifier):
         images that take at most a quarter of the free GPU memory are copied there once,
         and batches are gathered (and augmented) on the GPU; otherwise each batch is
         copied from page-locked host memory (``pin_memory``) without blocking.
+    precision_ : str
+        The precision the network was built and trained with: ``precision``, with
+        "auto" resolved to "bf16" or "float32" for the training device.
     n_iter_ : int
         Number of epochs run.
     history_ : skorch.History
@@ -768,7 +775,8 @@ class CNNClassifier(NeuralNetClassifier):
             module = get_model(self.module, **kwargs)
         else:
             module = self.module(**self._accepted_kwargs(self.module, kwargs, user))
-        if self.precision == "float64":
+        self.precision_ = self._precision()
+        if self.precision_ == "float64":
             module = module.double()
         self.module_ = module
         return self
@@ -1083,8 +1091,14 @@ class CNNClassifier(NeuralNetClassifier):
         """Data are validated in :meth:`fit`; nothing left to check here."""
 
     # ------------------------------------------------------------------ forward
+    def _precision(self) -> str:
+        """The ``precision`` parameter with "auto" resolved for the current device."""
+        if self.precision != "auto":
+            return self.precision
+        return "bf16" if bf16_supported(self.device or "cpu") else "float32"
+
     def _autocast(self):
-        dtype = _AUTOCAST_DTYPES.get(self.precision)
+        dtype = _AUTOCAST_DTYPES.get(self._precision())
         if dtype is None:
             return contextlib.nullcontext()
         device_type = torch.device(self.device or "cpu").type
@@ -1092,7 +1106,7 @@ class CNNClassifier(NeuralNetClassifier):
 
     def _grad_scaler(self) -> torch.amp.GradScaler | None:
         """The fp16 gradient scaler of this fit (made on first use), or None."""
-        if self.precision != "fp16":
+        if self._precision() != "fp16":
             return None
         scaler = self.__dict__.get("grad_scaler_")
         if scaler is None:
@@ -1130,7 +1144,7 @@ class CNNClassifier(NeuralNetClassifier):
 
     def _prepare_batch(self, x: torch.Tensor, training: bool, view: Any = None) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True) if self.device is not None else x
-        target = torch.float64 if self.precision == "float64" else torch.float32
+        target = torch.float64 if self._precision() == "float64" else torch.float32
         if x.dtype == torch.uint8:
             x = x.to(target).div_(255.0)
         elif x.dtype != target:
@@ -1189,7 +1203,7 @@ class CNNClassifier(NeuralNetClassifier):
                 f"{tuple(x.shape[1:])}: {exc}. Check that the images have the channels and "
                 "size the network was built for, or resize them."
             ) from exc
-        if self.precision in _AUTOCAST_DTYPES and out.dtype != torch.float32:
+        if out.dtype in (torch.bfloat16, torch.float16):
             out = out.float()
         return out
 

@@ -97,10 +97,13 @@ def main(argv=None):
     data = load_data(args)
     print(data)
     norm = "fashion_mnist" if data.name == "fashion_mnist" else "mnist"
-    cnn_factory = make_fashion_mnist_cnn if norm == "fashion_mnist" else make_mnist_cnn
     common = dict(max_epochs=epochs, random_state=0, progress_bar=False)
+    if norm == "fashion_mnist":
+        cnn = make_fashion_mnist_cnn(recipe="course", **common)
+    else:
+        cnn = make_mnist_cnn(**common)
     models = {
-        "CNN (fashion_cnn)": cnn_factory(**common),
+        "CNN (fashion_cnn)": cnn,
         "MLP (784-1000-10)": make_mlp(eval_transform=normalize(norm), **common),
     }
 

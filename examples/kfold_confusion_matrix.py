@@ -82,7 +82,7 @@ def main(argv=None):
     names = data.class_names
     common = dict(max_epochs=epochs, random_state=0, progress_bar=False)
     if data.name == "fashion_mnist":
-        est = make_fashion_mnist_cnn(**common)
+        est = make_fashion_mnist_cnn(recipe="course", **common)
     else:
         est = make_classifier("global_pool_cnn", lr=3e-3, batch_size=64, **common)
 

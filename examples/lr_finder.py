@@ -76,7 +76,7 @@ def main(argv=None):
         progress_bar=False,
     )
     if data.name == "fashion_mnist":
-        est = make_fashion_mnist_cnn(**common)
+        est = make_fashion_mnist_cnn(recipe="course", **common)
     else:
         est = make_classifier("global_pool_cnn", batch_size=32, **common)
 

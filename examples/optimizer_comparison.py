@@ -79,7 +79,7 @@ def main(argv=None):
     print(data)
     common = dict(max_epochs=epochs, random_state=0, progress_bar=False)
     if data.name == "fashion_mnist":
-        est = make_fashion_mnist_cnn(**common)
+        est = make_fashion_mnist_cnn(recipe="course", **common)
     else:
         est = make_classifier("global_pool_cnn", batch_size=64, **common)
     print(f"network: {est.module}, {epochs} epochs per fit, {args.cv}-fold cross-validation")

@@ -183,7 +183,7 @@ def main(argv=None):
     for impl in ("torch", "unfold"):
         common = dict(module__conv_impl=impl, max_epochs=epochs, random_state=0, progress_bar=False)
         if data.name == "fashion_mnist":
-            est = make_fashion_mnist_cnn(**common)
+            est = make_fashion_mnist_cnn(recipe="course", **common)
         else:
             est = make_classifier("global_pool_cnn", lr=3e-3, batch_size=64, **common)
         start = time.perf_counter()

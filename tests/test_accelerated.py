@@ -6,6 +6,7 @@ launches examples/accelerate_train.py as two processes (gloo on the loopback int
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import math
@@ -390,3 +391,20 @@ def test_two_processes_on_cpu(tmp_path):
     assert result["best_validation_accuracy"] > 0.6
     assert result["test_accuracy"] > 0.6  # chance is 0.1
     assert "identical weights on every process: True" in stdout
+
+
+@pytest.mark.parametrize("mixed", ["no", "fp16", "bf16"])
+def test_precision_auto_leaves_the_precision_to_the_accelerator(data, mixed, monkeypatch):
+    import cnn_estimators.estimator as estimator_module
+
+    # Even where the CPU computes in bf16, "auto" adds no autocast of the estimator's own.
+    monkeypatch.setattr(estimator_module, "bf16_supported", lambda device: True)
+    X, y, _, _ = data
+    clf = AcceleratedCNNClassifier(
+        "global_pool_cnn",
+        accelerator=Accelerator(cpu=True, mixed_precision=mixed),
+        precision="auto",
+        **{**FAST, "max_epochs": 1},
+    ).fit(X[:100], y[:100])
+    assert clf.precision_ == "float32"
+    assert isinstance(clf._autocast(), contextlib.nullcontext)

@@ -110,3 +110,38 @@ def test_cuda_fit_with_pinned_host_data(monkeypatch):
     X, y = make_images(n=64)
     est = small(device="cuda").fit(X, y)
     assert est.data_on_device_ is False and est.score(X, y) > 0.5
+
+
+def test_bf16_supported_asks_onednn_on_the_cpu_and_cuda_only_for_a_cuda_device(monkeypatch):
+    import cnn_estimators._device as device_module
+
+    device_module._cpu_bf16_supported.cache_clear()
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    assert device_module.bf16_supported("cpu") is False
+    device_module._cpu_bf16_supported.cache_clear()
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert device_module.bf16_supported(torch.device("cpu")) is True
+    device_module._cpu_bf16_supported.cache_clear()  # leave no mocked answer cached
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: asked.append(1) or True)
+    assert device_module.bf16_supported("cuda:0") is True
+    assert asked == [1]
+    assert device_module.bf16_supported("meta") is False
+    assert asked == [1]  # not asked for other devices
+
+
+@pytest.mark.parametrize("supported", [True, False])
+def test_precision_auto_is_bf16_only_where_the_device_computes_in_bf16(monkeypatch, supported):
+    monkeypatch.setattr(estimator_module, "bf16_supported", lambda device: supported)
+    X, y = make_images(n=24, shape=(1, 8, 8))
+    est = small(precision="auto", device="cpu", max_epochs=1).fit(X, y)
+    expected = "bf16" if supported else "float32"
+    assert est.precision == "auto"  # the parameter is kept as given (clone, get_params)
+    assert est.precision_ == expected
+    with est._autocast():
+        out = est.module_(est._prepare_batch(torch.zeros(2, 1, 8, 8), False))
+    assert out.dtype == (torch.bfloat16 if supported else torch.float32)
+    assert est.predict_proba(X).dtype == np.float32
+    assert small(precision="float32").fit(X, y).precision_ == "float32"

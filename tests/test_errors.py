@@ -18,7 +18,7 @@ from sklearn.base import clone
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 from torch import nn
 
-from cnn_estimators import CNNClassifier, get_model, make_classifier
+from cnn_estimators import CNNClassifier, get_model, make_classifier, make_fashion_mnist_cnn
 from cnn_estimators.datasets import DATA_HOME_ENV, load_mnist, read_idx
 
 
@@ -403,7 +403,7 @@ INVALID_PARAMS = [
     pytest.param(
         {"precision": "fp8"},
         ValueError,
-        _must_be("precision", "one of 'float32', 'float64', 'bf16', 'fp16'", "fp8"),
+        _must_be("precision", "one of 'float32', 'float64', 'bf16', 'fp16', 'auto'", "fp8"),
         id="precision",
     ),
     pytest.param(
@@ -707,6 +707,15 @@ def test_get_model_invalid_common_argument(kwargs, match):
 def test_make_classifier_unknown_name():
     with pytest.raises(ValueError, match=r"Unknown model 'nope'\. " + VALID_MODELS):
         make_classifier("nope")
+
+
+def test_make_fashion_mnist_cnn_unknown_recipe():
+    with pytest.raises(
+        ValueError,
+        match=r"The 'recipe' parameter of make_fashion_mnist_cnn must be one of 'fast', "
+        r"'course'; got 'slow' instead\.",
+    ):
+        make_fashion_mnist_cnn(recipe="slow")
 
 
 # ============================================================================ datasets

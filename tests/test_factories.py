@@ -101,3 +101,65 @@ def test_fast_cnn_recipe_trains():
     assert isinstance(est.optimizer_, torch.optim.SGD) and group["nesterov"]
     assert group["weight_decay"] == 5e-4 and est.criterion_.label_smoothing == 0.1
     assert dict(est.callbacks_)["lr_scheduler"].lr_scheduler_.total_steps == 2 * 1
+
+
+def test_fashion_mnist_recipes():
+    fast = make_fashion_mnist_cnn()
+    assert (fast.module, fast.optimizer, fast.lr, fast.lr_schedule) == (
+        "fast_cnn_v2",
+        "sgd",
+        0.6,
+        "onecycle",
+    )
+    assert (fast.batch_size, fast.max_epochs, fast.precision) == (256, 4, "auto")
+    params = fast.get_params()
+    assert params["optimizer__nesterov"] and params["optimizer__momentum"] == 0.9
+    assert params["optimizer__weight_decay"] == 5e-4
+    assert params["criterion__label_smoothing"] == 0.1
+    course = make_fashion_mnist_cnn(recipe="course")
+    assert (course.module, course.optimizer, course.lr, course.batch_size, course.max_epochs) == (
+        "fashion_cnn",
+        "adam",
+        1e-3,
+        128,
+        10,
+    )
+    assert course.precision == "float32" and course.lr_schedule is None
+    assert not any(k.startswith("optimizer__") for k in course.get_params())
+    for est in (fast, course):
+        assert est.eval_transform.mean.flatten().tolist() == pytest.approx(FASHION_MNIST_MEAN)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "kept"),
+    [
+        ("adam", {"optimizer__weight_decay"}),
+        ("RMSprop", {"optimizer__momentum", "optimizer__weight_decay"}),
+        (
+            torch.optim.SGD,
+            {"optimizer__momentum", "optimizer__nesterov", "optimizer__weight_decay"},
+        ),
+    ],
+)
+def test_recipe_arguments_an_optimizer_does_not_take_are_dropped(optimizer, kept):
+    est = make_fashion_mnist_cnn(optimizer=optimizer, lr=1e-3)
+    assert {k for k in est.get_params() if k.startswith("optimizer__")} == kept
+    # given explicitly, an argument is kept (and fit reports it if the optimizer rejects it)
+    assert make_fashion_mnist_cnn(optimizer="adam", optimizer__nesterov=True).get_params()[
+        "optimizer__nesterov"
+    ]
+
+
+def test_fast_fashion_mnist_recipe_trains(monkeypatch):
+    import cnn_estimators.estimator as estimator_module
+
+    monkeypatch.setattr(estimator_module, "bf16_supported", lambda device: False)
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (64, 1, 28, 28), dtype=np.uint8)
+    y = np.arange(64) % 2
+    est = make_fashion_mnist_cnn(max_epochs=2, batch_size=16, random_state=0, device="cpu")
+    est.fit(X, y)
+    assert est.precision_ == "float32"  # "auto" on a device without native bf16
+    assert type(est.module_).__name__ == "FastCNNV2"
+    assert dict(est.callbacks_)["lr_scheduler"].lr_scheduler_.total_steps == 2 * 4
+    assert est.predict_proba(X).shape == (64, 2)
