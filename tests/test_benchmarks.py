@@ -66,6 +66,7 @@ def test_model_zoo_skips_without_data(tmp_path):
         ("transfer.py", "| freeze | cache | fit s |"),
         ("compile.py", "| compile | fit s | first epoch s |"),
         ("time_to_accuracy.py", "| images | hand fashion_cnn epoch s | factory fit s |"),
+        ("layouts.py", "| layout | forward MMAC/image | seed | fit s | validation accuracy |"),
         ("efficiency.py", "| images | epoch s (median) | ms/image | vs smallest |"),
     ],
 )
