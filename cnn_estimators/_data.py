@@ -14,7 +14,13 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, Sampler
 
-__all__ = ["BatchIndexSampler", "ImageTensorDataset", "RaggedImageDataset", "SizeBucketSampler"]
+__all__ = [
+    "BatchIndexSampler",
+    "ImageTensorDataset",
+    "RaggedImageDataset",
+    "SequentialBatches",
+    "SizeBucketSampler",
+]
 
 
 class ImageTensorDataset(Dataset):
@@ -101,6 +107,50 @@ class ImageTensorDataset(Dataset):
         if self.sample_weight is not None:
             return {"X": images, "sample_weight": self.sample_weight.index_select(0, rows)}, labels
         return images, labels
+
+
+class SequentialBatches:
+    """The batches of an :class:`ImageTensorDataset` in order, without a DataLoader.
+
+    For prediction on in-memory images: no sampler, fetcher or worker machinery per
+    batch, and for a dataset that is not a subset, a batch of uint8 images is a slice
+    (a view) of the images rather than a gathered copy. Batches of other dtypes are copies,
+    as from a DataLoader, so that a transform working in place never writes into the
+    caller's array.
+
+    Parameters
+    ----------
+    dataset : ImageTensorDataset
+        The images (and labels) to batch.
+    batch_size : int
+        Images per batch (the last batch may be smaller).
+    """
+
+    def __init__(self, dataset: ImageTensorDataset, batch_size: int) -> None:
+        self.dataset = dataset
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.dataset) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Any, torch.Tensor]]:
+        data, n = self.dataset, len(self.dataset)
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            if data.indices is not None:
+                yield data[torch.arange(start, stop)]
+                continue
+            images = data.images[start:stop]
+            if images.dtype != torch.uint8:
+                images = images.clone()
+            if data.y is not None:
+                labels = data.y[start:stop]
+            else:
+                labels = torch.zeros(stop - start, dtype=torch.long, device=images.device)
+            if data.sample_weight is not None:
+                yield {"X": images, "sample_weight": data.sample_weight[start:stop]}, labels
+            else:
+                yield images, labels
 
 
 class BatchIndexSampler(Sampler):

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._data import ImageTensorDataset, RaggedImageDataset, SizeBucketSampler
+from ._data import ImageTensorDataset, RaggedImageDataset, SequentialBatches, SizeBucketSampler
 
 __all__ = ["AUTO_CACHE_LIMIT_BYTES", "cache_obstacle", "compute_features", "feature_bytes"]
 
@@ -89,10 +89,7 @@ def compute_features(net: Any, dataset: Any) -> torch.Tensor:
                     rows[position] = row
             return torch.stack(rows)  # type: ignore[arg-type]
         if isinstance(dataset, ImageTensorDataset):
-            batches = (
-                dataset[torch.arange(start, min(start + batch_size, len(dataset)))]
-                for start in range(0, len(dataset), batch_size)
-            )
+            batches: Any = SequentialBatches(dataset, batch_size)
         else:  # read lazily by a DataLoader, in order
             batches = net.get_iterator(dataset, training=False)
         return torch.cat([module.frozen_features(_prepare(net, b)).cpu() for b in batches])

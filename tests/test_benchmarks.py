@@ -61,7 +61,7 @@ def test_model_zoo_skips_without_data(tmp_path):
     [
         ("augmentation.py", "| data / network | images | preset |"),
         ("memory.py", "| images | array MB |"),
-        ("overhead.py", "| model | hand s/epoch |"),
+        ("overhead.py", "| CNNClassifier unfused / hand |"),
         ("tta.py", "| tta | views | test accuracy |"),
         ("transfer.py", "| freeze | cache | fit s |"),
         ("compile.py", "| compile | fit s | first epoch s |"),

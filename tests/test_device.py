@@ -9,7 +9,7 @@ from conftest import make_images
 
 import cnn_estimators.estimator as estimator_module
 from cnn_estimators import CNNClassifier
-from cnn_estimators._data import ImageTensorDataset
+from cnn_estimators._data import ImageTensorDataset, SequentialBatches
 from cnn_estimators._device import cudnn_benchmark, fits_in_device_memory
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -58,7 +58,11 @@ def test_batches_are_pinned_for_a_cuda_device_only():
     for device, pinned in [("cuda:0", True), ("cuda", True), ("cpu", False)]:
         est = small(device=device)
         assert est.get_iterator(dataset, training=True).pin_memory is pinned
-        assert est.get_iterator(dataset, training=False).pin_memory is pinned
+        evaluation = est.get_iterator(dataset, training=False)
+        if pinned:  # prediction batches go through a pinning DataLoader to the GPU
+            assert evaluation.pin_memory is True
+        else:  # on the CPU, prediction batches need no DataLoader at all
+            assert isinstance(evaluation, SequentialBatches)
     resident = ImageTensorDataset(images.to("meta"), torch.zeros(10, dtype=torch.long))
     assert small(device="cuda").get_iterator(resident, training=True).pin_memory is False
     unpinned = small(device="cuda", iterator_train__pin_memory=False)

@@ -618,3 +618,67 @@ def test_one_channel_batches_get_channels_last_strides(images):
     small(StrideRecorder, batch_size=8, validation_fraction=0).fit(rgb, y)
     assert set(StrideRecorder.seen) == {(192, 64, 8, 1)}  # 3 channels: left contiguous
     np.testing.assert_allclose(est.predict_proba(X).sum(axis=1), 1, rtol=1e-6)
+
+
+class _InPlaceScale(nn.Module):
+    """An eval_transform that works in place (as v2.Normalize(inplace=True) would)."""
+
+    def forward(self, x):
+        return x.mul_(2.0)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_prediction_batches_without_a_dataloader_match_the_dataloader_ones(images, dtype):
+    from torch.utils.data import DataLoader
+
+    from cnn_estimators._data import SequentialBatches
+
+    X, y = images
+    X = (X * 255).astype(np.uint8) if dtype == np.uint8 else X
+    est = small("global_pool_cnn", batch_size=16, eval_transform=_InPlaceScale()).fit(X, y)
+    before = X.copy()
+    dataset = est._as_dataset(X)
+    assert isinstance(est.get_iterator(dataset), SequentialBatches)
+    assert len(est.get_iterator(dataset)) == 3  # 40 images, batches of 16, 16, 8
+    light = est.predict_proba(X)
+    np.testing.assert_array_equal(X, before)  # the in-place transform saw a copy
+    # any iterator_valid__* argument keeps the DataLoader (here: the same 0 workers)
+    est.set_params(iterator_valid__num_workers=0)
+    assert isinstance(est.get_iterator(dataset), DataLoader)
+    np.testing.assert_array_equal(est.predict_proba(X), light)
+    np.testing.assert_array_equal(X, before)
+    # a subset (as in cross-validation) gives its own rows, in order
+    batches = [b[0] for b in SequentialBatches(dataset.subset([5, 1, 7]), 2)]
+    assert torch.equal(torch.cat(batches), dataset.images[[5, 1, 7]])
+    assert [len(b) for b in batches] == [2, 1]
+
+
+def test_prediction_sets_eval_mode_even_if_the_network_was_left_in_training_mode(images):
+    X, y = images
+    est = small(module__dropout=0.5, module__hidden_sizes=(64,), max_epochs=1).fit(X, y)
+    expected = est.predict_proba(X)
+    est.module_.train()  # e.g. by user code between calls
+    np.testing.assert_array_equal(est.predict_proba(X), expected)  # dropout is off
+    assert not est.module_.training
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "AdamW", "sgd"])
+def test_named_optimizers_use_the_fused_implementation(images, optimizer):
+    X, y = images
+    est = small(optimizer=optimizer, max_epochs=1).fit(X, y)
+    assert est.optimizer_.defaults["fused"] is True
+    # the same update as the default implementation, up to rounding
+    plain = small(optimizer=optimizer, max_epochs=1, optimizer__fused=False).fit(X, y)
+    assert not plain.optimizer_.defaults["fused"]
+    for a, b in zip(est.module_.parameters(), plain.module_.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_fused_implementation_is_not_forced_on_classes_or_other_choices(images):
+    X, y = images
+    by_class = small(optimizer=torch.optim.Adam, max_epochs=1).fit(X, y)
+    assert not by_class.optimizer_.defaults.get("fused")
+    foreach = small(optimizer="adam", optimizer__foreach=True, max_epochs=1).fit(X, y)
+    assert not foreach.optimizer_.defaults.get("fused") and foreach.optimizer_.defaults["foreach"]
+    rmsprop = small(optimizer="rmsprop", max_epochs=1).fit(X, y)  # no fused RMSprop
+    assert "fused" not in rmsprop.optimizer_.defaults
