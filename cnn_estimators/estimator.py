@@ -1846,7 +1846,37 @@ class CNNClassifier(NeuralNetClassifier):
         with self._threads():
             if isinstance(dataset, RaggedImageDataset) and dataset.y is None:
                 return self._predict_proba_by_size(dataset)
+            batches = self._lean_batches(dataset)
+            if batches is not None:
+                return self._predict_proba_batches(batches)
             return NeuralNet.predict_proba(self, dataset)
+
+    def _lean_batches(self, dataset: Any) -> SequentialBatches | None:
+        """The in-memory prediction batches, when skorch's per-batch loop can be skipped.
+
+        Only for :class:`SequentialBatches` (in-memory images, no iterator_valid__*
+        arguments) and only where no subclass changes the per-batch steps.
+        """
+        cls = type(self)
+        if (
+            cls.evaluation_step is not CNNClassifier.evaluation_step
+            or cls.forward_iter is not NeuralNet.forward_iter
+        ):
+            return None
+        batches = self.get_iterator(dataset, training=False)
+        return batches if isinstance(batches, SequentialBatches) else None
+
+    def _predict_proba_batches(self, batches: SequentialBatches) -> np.ndarray:
+        """skorch's predict_proba over ``batches``, with one concatenation at the end."""
+        nonlin = self._get_predict_nonlinearity()
+        self._set_training(False)
+        outputs = []
+        with torch.no_grad():
+            for Xi, _ in batches:
+                out = self.infer(Xi)
+                out = out[0] if isinstance(out, tuple) else out
+                outputs.append(nonlin(out).cpu())
+        return torch.cat(outputs).numpy()
 
     def _predict_proba_by_size(self, dataset: RaggedImageDataset) -> np.ndarray:
         """Predict each size group as one stacked tensor; rows in the input's order."""

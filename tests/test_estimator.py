@@ -682,3 +682,27 @@ def test_fused_implementation_is_not_forced_on_classes_or_other_choices(images):
     assert not foreach.optimizer_.defaults.get("fused") and foreach.optimizer_.defaults["foreach"]
     rmsprop = small(optimizer="rmsprop", max_epochs=1).fit(X, y)  # no fused RMSprop
     assert "fused" not in rmsprop.optimizer_.defaults
+
+
+@pytest.mark.parametrize("nonlinearity", ["auto", None])
+def test_lean_in_memory_prediction_equals_skorchs_loop(images, nonlinearity):
+    from skorch import NeuralNet
+
+    X, y = images
+    est = small("global_pool_cnn", batch_size=16, predict_nonlinearity=nonlinearity).fit(X, y)
+    dataset = est._as_dataset(X)
+    assert est._lean_batches(dataset) is not None
+    np.testing.assert_array_equal(est.predict_proba(X), NeuralNet.predict_proba(est, dataset))
+
+    class Traced(CNNClassifier):
+        calls = 0
+
+        def evaluation_step(self, batch, training=False):
+            Traced.calls += 1
+            return super().evaluation_step(batch, training)
+
+    traced = Traced("global_pool_cnn", batch_size=16, max_epochs=1, random_state=0, device="cpu")
+    traced.fit(X, y)
+    Traced.calls = 0
+    traced.predict_proba(X)
+    assert Traced.calls == 3  # a subclass that changes the per-batch step keeps skorch's loop
