@@ -1184,7 +1184,8 @@ class CNNClassifier(NeuralNetClassifier):
 
     def _prepare_batch(self, x: torch.Tensor, training: bool, view: Any = None) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True) if self.device is not None else x
-        target = torch.float64 if self._precision() == "float64" else torch.float32
+        # "auto" never means float64: no need to resolve it for every batch here
+        target = torch.float64 if self.precision == "float64" else torch.float32
         if x.dtype == torch.uint8 and target == torch.get_default_dtype():
             x = torch.div(x, 255.0)  # one pass: promoted to the float dtype while dividing
         elif x.dtype == torch.uint8:
