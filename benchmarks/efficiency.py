@@ -6,7 +6,12 @@
    of a large ``torch.matmul`` in the network's training precision, measured in the same
    run: the default Fashion-MNIST model (``make_fashion_mnist_cnn()``, bf16 where the CPU
    has it) against the bf16 matmul, the course networks (fp32) against the fp32 one.
-2. **Epoch time vs data size**: the epoch time of ``CNNClassifier.fit`` on 10k, 20k and
+   The default model is also run with ``precision="float32"``, against the fp32 matmul.
+2. **Where the time goes**: the share of the default model's training time per kind of
+   operator (convolutions, batch norm, ReLU, pooling, optimizer, the rest), from
+   ``torch.profiler`` over a few batches; convolutions run near the matmul rate, the
+   others are bound by memory traffic, not by arithmetic.
+3. **Epoch time vs data size**: the epoch time of ``CNNClassifier.fit`` on 10k, 20k and
    40k images (validation off), repeated with the sizes interleaved; per-image times are
    compared with the 10k one (linear scaling = 1.00).
 
@@ -62,10 +67,61 @@ def fit_epoch_seconds(module: str, X_u8: np.ndarray, y: np.ndarray, epochs: int)
                   progress_bar=False)
     if module == "default":  # make_fashion_mnist_cnn() as it is, validation off
         est = make_fashion_mnist_cnn(**common)
+    elif module == "default-float32":
+        est = make_fashion_mnist_cnn(precision="float32", **common)
     else:
         est = CNNClassifier(module, optimizer="adam", lr=1e-3, batch_size=BATCH, **common)
     est.fit(X_u8, y)
     return statistics.median(est.history_[:, "dur"]), est
+
+
+#: operator-name fragments -> category of the time breakdown (first match wins)
+CATEGORIES = (
+    ("convolution", ("convolution",)),
+    ("batch norm", ("batch_norm",)),
+    ("ReLU", ("threshold", "relu", "clamp_min")),
+    ("pooling", ("pool",)),
+    ("optimizer", ("sgd", "adam", "optimizer")),
+)
+
+
+def print_breakdown(X_u8: np.ndarray, y: np.ndarray, batches: int) -> None:
+    """Self CPU time of the default model's training, summed per operator category."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from cnn_estimators import make_fashion_mnist_cnn
+
+    n = min(len(X_u8), batches * 256)
+    est = make_fashion_mnist_cnn(max_epochs=1, validation_fraction=0, random_state=0,
+                                 device="cpu", progress_bar=False)
+    est.fit(X_u8[:n], y[:n])  # warm-up: kernels chosen, memory allocated once
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        est.fit(X_u8[:n], y[:n])
+    shares = {name: 0.0 for name, _ in CATEGORIES}
+    shares["everything else"] = 0.0
+    for event in prof.key_averages():
+        # aten:: operators only: the profiler's other rows (Python, autograd nodes) nest them
+        key = event.key.lower()
+        if not key.startswith("aten::") and not key.startswith("optimizer."):
+            continue
+        for name, fragments in CATEGORIES:
+            if any(f in key for f in fragments):
+                shares[name] += event.self_cpu_time_total
+                break
+        else:
+            shares["everything else"] += event.self_cpu_time_total
+    total = sum(shares.values())
+    print(f"{n} images, 1 epoch, precision {est.precision_}; share of the self CPU time of "
+          "the profiled operators\n")
+    print("| operators | ms | share |")
+    print("|---|---|---|")
+    for name, micros in shares.items():
+        print(f"| {name} | {micros / 1e3:.1f} | {micros / total:.2f} |")
+    flops = training_flops_per_image(est, X_u8) * n
+    print(f"\nThe counted FLOPs ({flops / 1e9:.1f} G, almost all in convolutions) over the "
+          f"convolutions' time alone: {flops / (shares['convolution'] / 1e6) / 1e9:.1f} GFLOP/s; "
+          f"over all operators: {flops / (total / 1e6) / 1e9:.1f} GFLOP/s (profiled, so a "
+          "little slower than unprofiled)")
 
 
 def main(argv=None):
@@ -74,10 +130,13 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--matmul-n", type=int, default=2048)
+    parser.add_argument("--profile-batches", type=int, default=20,
+                        help="training batches profiled for the breakdown (default: 20)")
     parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args(argv)
     if args.tiny:
         args.sizes, args.repeats, args.epochs, args.matmul_n = [256, 512], 1, 1, 256
+        args.profile_batches = 2
     print(f"command: {command_line()}\n")
     print_environment()
     data = load_fashion_mnist_or_skip(max(args.sizes), 10)
@@ -88,7 +147,7 @@ def main(argv=None):
     print("| network | precision | fwd+bwd MFLOP/image | images/s | GFLOP/s | "
           "fp32 matmul GFLOP/s | bf16 matmul GFLOP/s | ratio to the matmul of its precision |")
     print("|---|---|---|---|---|---|---|---|")
-    for module in ("default", "fashion_cnn", "fast_cnn"):
+    for module in ("default", "default-float32", "fashion_cnn", "fast_cnn"):
         mm32 = matmul_flops(torch.float32, args.matmul_n, 5)
         mm16 = matmul_flops(torch.bfloat16, args.matmul_n, 5)
         seconds, est = fit_epoch_seconds(module, X[:n_small], y[:n_small], args.epochs)
@@ -97,10 +156,16 @@ def main(argv=None):
         flops = training_flops_per_image(est, X)
         rate = flops * n_small / seconds
         reference = mm16 if est.precision_ == "bf16" else mm32
-        name = f"make_fashion_mnist_cnn(): {est.module}" if module == "default" else module
+        name = {
+            "default": f"make_fashion_mnist_cnn(): {est.module}",
+            "default-float32": f'make_fashion_mnist_cnn(precision="float32"): {est.module}',
+        }.get(module, module)
         print(f"| {name} | {est.precision_} | {flops / 1e6:.1f} | {n_small / seconds:.0f} | "
               f"{rate / 1e9:.1f} | {mm32 / 1e9:.1f} | {mm16 / 1e9:.1f} | "
               f"{rate / reference:.2f} |", flush=True)
+
+    print("\n## Where the training time of the default model goes (torch.profiler)\n")
+    print_breakdown(X[:n_small], y[:n_small], args.profile_batches)
 
     print("\n## Epoch time vs number of images (fashion_cnn, CNNClassifier)\n")
     per_image: dict[int, list[float]] = {n: [] for n in args.sizes}

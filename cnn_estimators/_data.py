@@ -134,15 +134,13 @@ class SequentialBatches:
         return -(-len(self.dataset) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Any, torch.Tensor]]:
-        data, n = self.dataset, len(self.dataset)
-        for start in range(0, n, self.batch_size):
-            stop = min(start + self.batch_size, n)
-            if data.indices is not None:
+        data = self.dataset
+        if data.indices is not None:  # a subset: gathered copies, as from a DataLoader
+            for start, stop in self._bounds():
                 yield data[torch.arange(start, stop)]
-                continue
-            images = data.images[start:stop]
-            if images.dtype != torch.uint8:
-                images = images.clone()
+            return
+        for start, stop in self._bounds():
+            images = self._slice(start, stop)
             if data.y is not None:
                 labels = data.y[start:stop]
             else:
@@ -151,6 +149,24 @@ class SequentialBatches:
                 yield {"X": images, "sample_weight": data.sample_weight[start:stop]}, labels
             else:
                 yield images, labels
+
+    def inputs(self) -> Iterator[torch.Tensor]:
+        """The image batches alone, which is all prediction needs (no labels or weights)."""
+        data = self.dataset
+        for start, stop in self._bounds():
+            if data.indices is not None:
+                yield data.images.index_select(0, data._rows(torch.arange(start, stop)))
+            else:
+                yield self._slice(start, stop)
+
+    def _bounds(self) -> Iterator[tuple[int, int]]:
+        n = len(self.dataset)
+        for start in range(0, n, self.batch_size):
+            yield start, min(start + self.batch_size, n)
+
+    def _slice(self, start: int, stop: int) -> torch.Tensor:
+        images = self.dataset.images[start:stop]
+        return images if images.dtype == torch.uint8 else images.clone()
 
 
 class BatchIndexSampler(Sampler):

@@ -131,6 +131,17 @@ def _mps_available() -> bool:
     return bool(mps is not None and mps.is_available())
 
 
+@functools.lru_cache(maxsize=64)
+def _is_device_string(device: str) -> bool:
+    """Whether ``device`` names a device of a supported type (parsed once per string:
+    the estimator asks for every batch)."""
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        return False
+    return parsed.type in _VALID_TYPES
+
+
 def resolve_device(device: Any) -> str | None:
     """Turn the ``device`` parameter into a concrete torch device string.
 
@@ -156,11 +167,7 @@ def resolve_device(device: Any) -> str | None:
             if _mps_available():
                 return "mps"
             return "cpu"
-        try:
-            parsed = torch.device(device)
-        except RuntimeError:
-            parsed = None
-        if parsed is not None and parsed.type in _VALID_TYPES:
+        if _is_device_string(device):
             return device
     raise ValueError(
         "The 'device' parameter must be 'auto', None, or a torch device such as 'cpu', "

@@ -1873,7 +1873,7 @@ class CNNClassifier(NeuralNetClassifier):
         self._set_training(False)
         outputs = []
         with torch.no_grad():
-            for Xi, _ in batches:
+            for Xi in batches.inputs():
                 out = self.infer(Xi)
                 out = out[0] if isinstance(out, tuple) else out
                 outputs.append(nonlin(out).cpu())

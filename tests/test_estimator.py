@@ -653,6 +653,28 @@ def test_prediction_batches_without_a_dataloader_match_the_dataloader_ones(image
     assert [len(b) for b in batches] == [2, 1]
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_prediction_inputs_are_the_images_of_the_batches(dtype, weighted):
+    from cnn_estimators._data import ImageTensorDataset, SequentialBatches
+
+    images = torch.arange(7 * 2 * 2, dtype=torch.float32).reshape(7, 1, 2, 2).to(dtype)
+    weights = torch.linspace(0.5, 2.0, 7) if weighted else None
+    dataset = ImageTensorDataset(images, torch.arange(7), sample_weight=weights)
+    for data in (dataset, dataset.subset([6, 0, 3, 2])):
+        batches = SequentialBatches(data, 3)
+        inputs = list(batches.inputs())
+        full = [x["X"] if isinstance(x, dict) else x for x, _ in batches]
+        sizes = [3, 3, 1] if len(data) == 7 else [3, 1]
+        assert [len(x) for x in inputs] == [len(x) for x in full] == sizes
+        for a, b in zip(inputs, full, strict=True):
+            assert a.dtype == dtype and torch.equal(a, b)
+        # float batches are copies: writing into one leaves the dataset's images alone
+        if dtype == torch.float32:
+            inputs[0].add_(100.0)
+            assert torch.equal(data.images, images)
+
+
 def test_prediction_sets_eval_mode_even_if_the_network_was_left_in_training_mode(images):
     X, y = images
     est = small(module__dropout=0.5, module__hidden_sizes=(64,), max_epochs=1).fit(X, y)
