@@ -19,6 +19,7 @@ from pathlib import Path
 __all__ = [
     "SKIP_MESSAGE",
     "command_line",
+    "cpu_flags",
     "cpu_model",
     "environment_lines",
     "load_fashion_mnist_or_skip",
@@ -41,6 +42,24 @@ def cpu_model() -> str:
         if key.strip() in ("model name", "Model", "cpu model") and value.strip():
             return value.strip()
     return platform.processor() or "unknown"
+
+
+#: CPU flags that decide which kernels torch can use (bf16 and AMX matrix units above all)
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_flags() -> str:
+    """Which of :data:`CPU_FLAGS` /proc/cpuinfo lists ("n/a" where it is not available)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "n/a"
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            present = set(value.split())
+            return " ".join(flag for flag in CPU_FLAGS if flag in present) or "none of them"
+    return "n/a"
 
 
 def loadavg() -> str:
@@ -76,6 +95,9 @@ def environment_lines() -> list[str]:
     return [
         f"date (local)      : {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
         f"cpu               : {cpu_model()}",
+        f"cpu flags         : {cpu_flags()} (of {', '.join(CPU_FLAGS)}); torch uses "
+        f"{torch.backends.cpu.get_cpu_capability()}, bf16 kernels: "
+        f"{'yes' if cnn_estimators.bf16_supported('cpu') else 'no'}",
         f"logical cpus      : {os.cpu_count()}",
         f"torch threads     : {torch.get_num_threads()} (OMP_NUM_THREADS={threads})",
         f"load average      : {loadavg()} (1/5/15 min, /proc/loadavg)",

@@ -11,11 +11,14 @@
    operator (convolutions, batch norm, ReLU, pooling, optimizer, the rest), from
    ``torch.profiler`` over a few batches; convolutions run near the matmul rate, the
    others are bound by memory traffic, not by arithmetic.
+   With ``--layouts``, also networks of ``layouts.py`` (wider ones among them) trained with
+   the same recipe, to see how the ratio grows with the width of the layers.
 3. **Epoch time vs data size**: the epoch time of ``CNNClassifier.fit`` on 10k, 20k and
    40k images (validation off), repeated with the sizes interleaved; per-image times are
    compared with the 10k one (linear scaling = 1.00).
 
-    python benchmarks/efficiency.py           # about 6 minutes on 2 cores
+    python benchmarks/efficiency.py           # 2 to 6 minutes on 2 cores
+    python benchmarks/efficiency.py --layouts v2 v2_128 v2_wide2x s2s2_192 s2s2_256
     python benchmarks/efficiency.py --tiny    # seconds, for the test suite
 """
 
@@ -28,6 +31,7 @@ import time
 import numpy as np
 import torch
 from _common import command_line, load_fashion_mnist_or_skip, print_environment
+from layouts import LAYOUTS, LayoutNet
 from torch import nn
 
 BATCH = 128
@@ -67,6 +71,9 @@ def fit_epoch_seconds(module: str, X_u8: np.ndarray, y: np.ndarray, epochs: int)
                   progress_bar=False)
     if module == "default":  # make_fashion_mnist_cnn() as it is, validation off
         est = make_fashion_mnist_cnn(**common)
+    elif module.startswith("layout:"):  # a layouts.py network, the factory's recipe
+        est = make_fashion_mnist_cnn(model=LayoutNet, module__layout=LAYOUTS[module[7:]],
+                                     **common)
     elif module == "default-float32":
         est = make_fashion_mnist_cnn(precision="float32", **common)
     else:
@@ -130,6 +137,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--matmul-n", type=int, default=2048)
+    parser.add_argument("--layouts", nargs="*", default=[], choices=list(LAYOUTS),
+                        help="also measure these layouts.py networks (default: none)")
     parser.add_argument("--profile-batches", type=int, default=20,
                         help="training batches profiled for the breakdown (default: 20)")
     parser.add_argument("--tiny", action="store_true")
@@ -147,7 +156,8 @@ def main(argv=None):
     print("| network | precision | fwd+bwd MFLOP/image | images/s | GFLOP/s | "
           "fp32 matmul GFLOP/s | bf16 matmul GFLOP/s | ratio to the matmul of its precision |")
     print("|---|---|---|---|---|---|---|---|")
-    for module in ("default", "default-float32", "fashion_cnn", "fast_cnn"):
+    modules = ["default", "default-float32", "fashion_cnn", "fast_cnn"]
+    for module in [*modules, *(f"layout:{name}" for name in args.layouts)]:
         mm32 = matmul_flops(torch.float32, args.matmul_n, 5)
         mm16 = matmul_flops(torch.bfloat16, args.matmul_n, 5)
         seconds, est = fit_epoch_seconds(module, X[:n_small], y[:n_small], args.epochs)
@@ -160,6 +170,8 @@ def main(argv=None):
             "default": f"make_fashion_mnist_cnn(): {est.module}",
             "default-float32": f'make_fashion_mnist_cnn(precision="float32"): {est.module}',
         }.get(module, module)
+        if module.startswith("layout:"):
+            name = f"layouts.py {module[7:]}: `{est.module__layout}`, factory recipe"
         print(f"| {name} | {est.precision_} | {flops / 1e6:.1f} | {n_small / seconds:.0f} | "
               f"{rate / 1e9:.1f} | {mm32 / 1e9:.1f} | {mm16 / 1e9:.1f} | "
               f"{rate / reference:.2f} |", flush=True)

@@ -4,16 +4,22 @@ Same model, data, batch size (128) and optimizer (Adam, lr 1e-3); no augmentatio
 validation. Each configuration trains ``--epochs`` epochs; runs are interleaved
 (hand, CNNClassifier, skorch, hand, ...) and the medians of the per-epoch times are
 compared in one run. Also inference: ``predict_proba`` vs a hand-written no_grad loop.
-CNNClassifier runs Adam's fused implementation (its default for optimizers given by name;
-the same update as PyTorch's default Adam of the hand loop, computed in one pass); the
-"unfused" column is CNNClassifier with ``optimizer__fused=False``, i.e. exactly the hand
-loop's optimizer code, so that column is the framework's own overhead. For the
-predictions, the hand loop's network gets the estimator's trained weights (the speed of a
-network depends a little on its weights), so the two loops run the same function, and
-both start from the same uint8 images: the hand loop scales each batch to [0, 1] inside
-its timer, as ``predict_proba`` must. The last column compares with a hand loop given
-images scaled to float32 beforehand, outside its timer (a stricter reference that leaves
-out work ``predict_proba(X_uint8)`` includes: about 4% of an mlp prediction here).
+
+- CNNClassifier runs Adam's fused implementation (its default for optimizers given by
+  name; the same update as PyTorch's default Adam of the hand loop, computed in one
+  pass); the "unfused" column is CNNClassifier with ``optimizer__fused=False``, i.e.
+  exactly the hand loop's optimizer code, so that column is the framework's own overhead.
+- The hand loops get one-channel images with channels-last strides
+  (``channels_last_view``), as CNNClassifier gives its batches, so that both run the same
+  oneDNN kernels and the ratios measure the framework, not a memory layout. Plain skorch
+  gets the float32 array as a user would pass it (its DataLoader stacks plain batches).
+- For the predictions, the hand loop's network gets the estimator's trained weights (the
+  speed of a network depends a little on its weights), so the two loops run the same
+  function, and both start from the same uint8 images: the hand loop scales each batch
+  to [0, 1] inside its timer, as ``predict_proba`` must. The last column compares with a
+  hand loop given images scaled to float32 beforehand, outside its timer (a stricter
+  reference that leaves out work ``predict_proba(X_uint8)`` includes: about 4% of an mlp
+  prediction here).
 
 Targets (performance issue): fit ratio <= 1.05 for fashion_cnn and <= 1.10 for mlp;
 predict_proba throughput >= 0.95x the hand loop.
@@ -43,10 +49,27 @@ def build(name):
     return get_model(name, in_channels=1, num_classes=10, input_size=(28, 28), **kwargs)
 
 
-def hand_fit(name, X_u8, y, epochs):
-    """The loop a student writes: float tensors prepared once, shuffled batches."""
+def channels_last_view(x: torch.Tensor) -> torch.Tensor:
+    """A contiguous (N, 1, H, W) tensor with channels-last strides: the same bytes.
+
+    With one channel both layouts are the same memory, but oneDNN picks its kernels from
+    the strides, and its channels-last ones are faster on the CPU. CNNClassifier gives
+    one-channel batches these strides; hand loops that should run the same kernels
+    (this benchmark's, which measure the framework's overhead) get them here.
+    """
+    _, c, h, w = x.shape
+    assert c == 1 and x.is_contiguous()
+    return x.as_strided(x.shape, (h * w, 1, w, 1))
+
+
+def hand_fit(name, X_u8, y, epochs, channels_last=True):
+    """The loop a student writes: float tensors prepared once, shuffled batches.
+
+    ``channels_last=False`` leaves the plain (N, 1, H, W) strides a student's array has.
+    """
     torch.manual_seed(0)
-    X = torch.from_numpy(X_u8).float().div_(255)
+    X = torch.from_numpy(np.ascontiguousarray(X_u8)).float().div_(255)
+    X = channels_last_view(X) if channels_last else X.clone(memory_format=torch.contiguous_format)
     Y = torch.from_numpy(y)
     model = build(name)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -101,7 +124,7 @@ def hand_predict(model, X_u8):
     """The hand loop from the same uint8 images as ``predict_proba``: each batch is
     scaled to [0, 1] inside the loop (the cheapest way measured: converting the whole
     array first costs more, for the memory it allocates)."""
-    X = torch.from_numpy(X_u8)
+    X = channels_last_view(torch.from_numpy(np.ascontiguousarray(X_u8)))
     model.eval()
     start = time.perf_counter()
     with torch.no_grad():
@@ -116,7 +139,7 @@ def hand_predict(model, X_u8):
 def hand_predict_float(model, X_u8):
     """The hand loop given float32 images scaled beforehand, outside its timer: a
     stricter reference, since it leaves out work that ``predict_proba(X_u8)`` includes."""
-    X = torch.from_numpy(X_u8).float().div_(255)
+    X = channels_last_view(torch.from_numpy(np.ascontiguousarray(X_u8)).float().div_(255))
     model.eval()
     start = time.perf_counter()
     with torch.no_grad():

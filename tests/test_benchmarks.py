@@ -86,3 +86,39 @@ def test_other_benchmarks_tiny(script, header):
         return
     assert header in result.stdout, output[-3000:]
     assert "## Environment" in result.stdout
+    assert "cpu flags         : " in result.stdout  # which bf16/AMX kernels the CPU has
+
+
+def test_efficiency_measures_layouts_and_breaks_the_time_down():
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    script = ROOT / "benchmarks" / "efficiency.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--tiny", "--layouts", "v2", "s2s2_192"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    if SKIP_MESSAGE in result.stdout:
+        return
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| layouts.py ")]
+    assert [row.split(":")[0] for row in rows] == ["| layouts.py v2", "| layouts.py s2s2_192"]
+    assert 'make_fashion_mnist_cnn(precision="float32")' in result.stdout
+    shares = {}
+    for line in result.stdout.split("| operators | ms | share |")[1].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        name, _, share = line.strip("|").split("|")
+        shares[name.strip()] = float(share)
+    assert set(shares) == {"convolution", "batch norm", "ReLU", "pooling", "optimizer",
+                           "everything else"}
+    assert shares["convolution"] > 0 and abs(sum(shares.values()) - 1) < 0.02
+    # an unknown layout is refused by the argument parser, before any work
+    refused = subprocess.run(
+        [sys.executable, str(script), "--layouts", "nope"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert refused.returncode == 2 and "invalid choice: 'nope'" in refused.stderr

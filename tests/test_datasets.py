@@ -654,6 +654,10 @@ def test_subsets_are_stratified_seeded_and_ordered(tmp_path):
 
     full = load_mnist(data_home=tmp_path, n_train=n)
     assert len(full.y_train) == n and len(full.y_test) == 100
+    # the whole set and any subset have the plain strides of a fresh (N, 1, 28, 28) array
+    # (torch picks its kernels from the strides: a size-1 axis of stride 0 or 1 changed them)
+    for X in (full.X_train, full.X_test, data.X_train, data.X_test):
+        assert X.strides == np.empty_like(X, order="C").strides == (784, 784, 28, 1)
     with pytest.raises(ValueError, match="n_train=551 is larger than the 550"):
         load_mnist(data_home=tmp_path, n_train=n + 1)
     with pytest.raises(ValueError, match="n_test"):
@@ -684,6 +688,8 @@ def test_load_digits_images():
 
     small = load_digits_images(n_train=100, n_test=50, test_size=0.5, random_state=5)
     assert small.X_train.shape == (100, 1, 8, 8) and small.X_test.shape == (50, 1, 8, 8)
+    for X in (data.X_train, data.X_test, small.X_train, small.X_test):
+        assert X.strides == (64, 64, 8, 1)  # plain C order, whichever subset
     assert np.bincount(small.y_train).min() >= 9
     same = load_digits_images(n_train=100, n_test=50, test_size=0.5, random_state=5)
     np.testing.assert_array_equal(same.X_train, small.X_train)

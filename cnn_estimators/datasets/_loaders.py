@@ -128,6 +128,15 @@ _CIFAR10 = _Spec(
 )
 
 
+def _with_channel_axis(images: np.ndarray) -> np.ndarray:
+    """(N, H, W) -> (N, 1, H, W) with the plain C-order strides of a fresh array.
+
+    PyTorch chooses its convolution kernels from the strides: every image array the loaders
+    return must have the same ones, whichever subset was asked for.
+    """
+    return np.ascontiguousarray(images).reshape(len(images), 1, *images.shape[1:])
+
+
 # --------------------------------------------------------------------------- checksums
 
 
@@ -370,7 +379,9 @@ def _load_idx_split(
             f"{labels_path}: labels must be in 0..{n_classes - 1}, "
             f"found values from {labels.min()} to {labels.max()}"
         )
-    return images[:, np.newaxis], labels.astype(np.int64)
+    # reshape, not images[:, np.newaxis]: that axis would have stride 0, and subsets of it
+    # stride 1, so that torch would pick different kernels for the same images
+    return _with_channel_axis(images), labels.astype(np.int64)
 
 
 def _load_cifar_files(
@@ -486,7 +497,7 @@ def load_digits_images(
         if n is not None:
             _check_count(n, param)
     digits = load_digits()
-    images = np.round(digits.images * 255.0 / 16.0).astype(np.uint8)[:, np.newaxis]
+    images = _with_channel_axis(np.round(digits.images * 255.0 / 16.0).astype(np.uint8))
     labels = digits.target.astype(np.int64)
     X_train, X_test, y_train, y_test = train_test_split(
         images, labels, test_size=test_size, stratify=labels, random_state=random_state
