@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +33,19 @@ def cuda_available() -> bool:
     """
     if not torch.backends.cuda.is_built():
         return False
-    return torch.cuda.device_count() > 0
+    return _cuda_device_count(os.environ.get("CUDA_VISIBLE_DEVICES")) > 0
+
+
+@functools.lru_cache(maxsize=8)
+def _cuda_device_count(visible_devices: str | None) -> int:
+    """``torch.cuda.device_count()``, asked once per value of ``CUDA_VISIBLE_DEVICES``.
+
+    The estimator resolves ``device="auto"`` several times per batch, and each NVML query
+    takes tens to hundreds of microseconds (2% of a Fashion-MNIST fit here). torch itself
+    does not cache the count before CUDA is initialised because the variable may still
+    change; keying the cache on it keeps that behaviour.
+    """
+    return torch.cuda.device_count()
 
 
 def fits_in_device_memory(nbytes: int, device: Any, fraction: float = DEVICE_DATA_FRACTION) -> bool:

@@ -149,3 +149,41 @@ def test_precision_auto_is_bf16_only_where_the_device_computes_in_bf16(monkeypat
     assert out.dtype == (torch.bfloat16 if supported else torch.float32)
     assert est.predict_proba(X).dtype == np.float32
     assert small(precision="float32").fit(X, y).precision_ == "float32"
+
+
+@pytest.fixture
+def fresh_device_count_cache():
+    from cnn_estimators import _device
+
+    _device._cuda_device_count.cache_clear()
+    yield _device
+    _device._cuda_device_count.cache_clear()  # no made-up count leaks into later tests
+
+
+@pytest.mark.skipif(not torch.backends.cuda.is_built(), reason="a CPU-only torch build")
+def test_cuda_availability_is_asked_once_per_cuda_visible_devices(
+    monkeypatch, fresh_device_count_cache
+):
+    from cnn_estimators._device import cuda_available, resolve_device
+
+    asked = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: asked.append(1) or 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    # device="auto" is resolved several times per batch: NVML is asked only once
+    assert [resolve_device("auto") for _ in range(5)] == ["cuda"] * 5
+    assert cuda_available() and len(asked) == 1
+    # a changed CUDA_VISIBLE_DEVICES is asked again, as torch does before CUDA starts
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: asked.append(1) or 0)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert resolve_device("auto") == "cpu" and len(asked) == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    assert resolve_device("auto") == "cuda" and len(asked) == 2  # cached for "0,1"
+
+
+def test_invalid_device_strings_are_refused_every_time():
+    from cnn_estimators._device import resolve_device
+
+    for _ in range(2):  # the parse is cached; the refusal must be too
+        with pytest.raises(ValueError, match="The 'device' parameter must be"):
+            resolve_device("gpu")
+    assert resolve_device("cuda:1") == "cuda:1" and resolve_device("cpu") == "cpu"
