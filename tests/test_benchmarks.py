@@ -56,6 +56,18 @@ def test_model_zoo_skips_without_data(tmp_path):
     assert TABLE_HEADER not in result.stdout
 
 
+def _run_benchmark(script: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.mark.parametrize(
     ("script", "header"),
     [
@@ -71,15 +83,7 @@ def test_model_zoo_skips_without_data(tmp_path):
     ],
 )
 def test_other_benchmarks_tiny(script, header):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--tiny"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run_benchmark(script, "--tiny")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     if SKIP_MESSAGE in result.stdout:
@@ -90,16 +94,7 @@ def test_other_benchmarks_tiny(script, header):
 
 
 def test_efficiency_measures_layouts_and_breaks_the_time_down():
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    script = ROOT / "benchmarks" / "efficiency.py"
-    result = subprocess.run(
-        [sys.executable, str(script), "--tiny", "--layouts", "v2", "s2s2_192"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run_benchmark("efficiency.py", "--tiny", "--layouts", "v2", "s2s2_192")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     if SKIP_MESSAGE in result.stdout:
@@ -117,8 +112,5 @@ def test_efficiency_measures_layouts_and_breaks_the_time_down():
                            "everything else"}
     assert shares["convolution"] > 0 and abs(sum(shares.values()) - 1) < 0.02
     # an unknown layout is refused by the argument parser, before any work
-    refused = subprocess.run(
-        [sys.executable, str(script), "--layouts", "nope"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
+    refused = _run_benchmark("efficiency.py", "--layouts", "nope", timeout=120)
     assert refused.returncode == 2 and "invalid choice: 'nope'" in refused.stderr
