@@ -23,12 +23,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=10000)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--model", default="fashion_cnn",
-                        help='a registered network, or "default": make_fashion_mnist_cnn()')
+    parser.add_argument("--model", default=None,
+                        help='a registered network (fashion_cnn; mlp with --tiny), or "default": '
+                             "make_fashion_mnist_cnn()")
     parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args(argv)
     if args.tiny:
-        args.n_train, args.epochs, args.model = 512, 2, "mlp"
+        args.n_train, args.epochs = 512, 2
+    if args.model is None:  # the default network: fashion_cnn, or the mlp in tiny mode
+        args.model = "mlp" if args.tiny else "fashion_cnn"
     print(f"command: {command_line()}\n")
     print_environment()
     from cnn_estimators import CNNClassifier, make_fashion_mnist_cnn

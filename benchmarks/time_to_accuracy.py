@@ -45,7 +45,8 @@ def main(argv=None):
 
     data = load_fashion_mnist_or_skip(args.n_train, args.n_test)
     X, y = data.X_train, data.y_train
-    hand_fit("fashion_cnn", X[:512], y[:512], 1)  # warm-up
+    for channels_last in (False, True):  # warm-up of both layouts' kernels
+        hand_fit("fashion_cnn", X[:512], y[:512], 1, channels_last=channels_last)
     hand, hand_cl, fits, scores = [], [], [], []
     for seed in range(args.repeats):
         hand.append(hand_fit("fashion_cnn", X, y, 1, channels_last=False)[0])

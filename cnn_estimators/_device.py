@@ -42,8 +42,9 @@ def _cuda_device_count(visible_devices: str | None) -> int:
 
     The estimator resolves ``device="auto"`` several times per batch, and each NVML query
     takes tens to hundreds of microseconds (2% of a Fashion-MNIST fit here). torch itself
-    does not cache the count before CUDA is initialised because the variable may still
-    change; keying the cache on it keeps that behaviour.
+    does not cache the count before CUDA is initialised, because ``CUDA_VISIBLE_DEVICES``
+    may still change; the cache is keyed on that variable for the same reason. It assumes
+    that no GPU is plugged in or out while the variable stays the same.
     """
     return torch.cuda.device_count()
 

@@ -86,11 +86,17 @@ def test_other_benchmarks_tiny(script, header):
     result = _run_benchmark(script, "--tiny")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    if SKIP_MESSAGE in result.stdout:
-        return
-    assert header in result.stdout, output[-3000:]
-    assert "## Environment" in result.stdout
+    assert "## Environment" in result.stdout  # printed before the data are looked for
     assert "cpu flags         : " in result.stdout  # which bf16/AMX kernels the CPU has
+    if SKIP_MESSAGE in result.stdout:
+        pytest.skip(f"{script} found no Fashion-MNIST (apt-get install dataset-fashion-mnist)")
+    assert header in result.stdout, output[-3000:]
+
+
+def test_efficiency_refuses_an_unknown_layout_before_any_work():
+    refused = _run_benchmark("efficiency.py", "--layouts", "nope", timeout=120)
+    assert refused.returncode == 2 and "invalid choice: 'nope'" in refused.stderr
+    assert "## Environment" not in refused.stdout
 
 
 def test_efficiency_measures_layouts_and_breaks_the_time_down():
@@ -98,7 +104,7 @@ def test_efficiency_measures_layouts_and_breaks_the_time_down():
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     if SKIP_MESSAGE in result.stdout:
-        return
+        pytest.skip("efficiency.py found no Fashion-MNIST (apt-get install dataset-fashion-mnist)")
     rows = [line for line in result.stdout.splitlines() if line.startswith("| layouts.py ")]
     assert [row.split(":")[0] for row in rows] == ["| layouts.py v2", "| layouts.py s2s2_192"]
     assert 'make_fashion_mnist_cnn(precision="float32")' in result.stdout
@@ -110,7 +116,7 @@ def test_efficiency_measures_layouts_and_breaks_the_time_down():
         shares[name.strip()] = float(share)
     assert set(shares) == {"convolution", "batch norm", "ReLU", "pooling", "optimizer",
                            "everything else"}
-    assert shares["convolution"] > 0 and abs(sum(shares.values()) - 1) < 0.02
-    # an unknown layout is refused by the argument parser, before any work
-    refused = _run_benchmark("efficiency.py", "--layouts", "nope", timeout=120)
-    assert refused.returncode == 2 and "invalid choice: 'nope'" in refused.stderr
+    # a training epoch of a Conv-BN-ReLU network with pooling: each kind of layer took
+    # time, and the convolutions the most
+    assert all(share > 0 for name, share in shares.items() if name != "optimizer"), shares
+    assert shares["convolution"] == max(shares.values()) and sum(shares.values()) <= 1.01

@@ -659,6 +659,7 @@ def test_prediction_inputs_are_the_images_of_the_batches(dtype, weighted):
     from cnn_estimators._data import ImageTensorDataset, SequentialBatches
 
     images = torch.arange(7 * 2 * 2, dtype=torch.float32).reshape(7, 1, 2, 2).to(dtype)
+    original = images.clone()  # the dataset holds `images` itself, not a copy
     weights = torch.linspace(0.5, 2.0, 7) if weighted else None
     dataset = ImageTensorDataset(images, torch.arange(7), sample_weight=weights)
     for data in (dataset, dataset.subset([6, 0, 3, 2])):
@@ -672,7 +673,7 @@ def test_prediction_inputs_are_the_images_of_the_batches(dtype, weighted):
         # float batches are copies: writing into one leaves the dataset's images alone
         if dtype == torch.float32:
             inputs[0].add_(100.0)
-            assert torch.equal(data.images, images)
+            assert torch.equal(images, original)
 
 
 def test_prediction_sets_eval_mode_even_if_the_network_was_left_in_training_mode(images):

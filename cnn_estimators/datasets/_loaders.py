@@ -131,8 +131,11 @@ _CIFAR10 = _Spec(
 def _with_channel_axis(images: np.ndarray) -> np.ndarray:
     """(N, H, W) -> (N, 1, H, W) with the plain C-order strides of a fresh array.
 
-    PyTorch chooses its convolution kernels from the strides: every image array the loaders
-    return must have the same ones, whichever subset was asked for.
+    With one channel, the same bytes can carry NCHW or channels-last strides, and PyTorch
+    picks its convolution kernels from them: every array the loaders return has the same
+    plain strides, whichever subset was asked for, so that a hand-written loop on them
+    runs the same kernels each time. (The estimators give their one-channel batches
+    channels-last strides themselves, whatever the input's.)
     """
     return np.ascontiguousarray(images).reshape(len(images), 1, *images.shape[1:])
 
@@ -380,7 +383,7 @@ def _load_idx_split(
             f"found values from {labels.min()} to {labels.max()}"
         )
     # reshape, not images[:, np.newaxis]: that axis would have stride 0, and subsets of it
-    # stride 1, so that torch would pick different kernels for the same images
+    # stride 1, so that a hand-written loop would run different kernels on the same images
     return _with_channel_axis(images), labels.astype(np.int64)
 
 
