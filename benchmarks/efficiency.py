@@ -72,8 +72,8 @@ def fit_epoch_seconds(module: str, X_u8: np.ndarray, y: np.ndarray, epochs: int)
     if module == "default":  # make_fashion_mnist_cnn() as it is, validation off
         est = make_fashion_mnist_cnn(**common)
     elif module.startswith("layout:"):  # a layouts.py network, the factory's recipe
-        est = make_fashion_mnist_cnn(model=LayoutNet, module__layout=LAYOUTS[module[7:]],
-                                     **common)
+        layout = LAYOUTS[module.removeprefix("layout:")]
+        est = make_fashion_mnist_cnn(model=LayoutNet, module__layout=layout, **common)
     elif module == "default-float32":
         est = make_fashion_mnist_cnn(precision="float32", **common)
     else:
@@ -174,7 +174,8 @@ def main(argv=None):
             "default-float32": f'make_fashion_mnist_cnn(precision="float32"): {est.module}',
         }.get(module, module)
         if module.startswith("layout:"):
-            name = f"layouts.py {module[7:]}: `{est.module__layout}`, factory recipe"
+            name = (f"layouts.py {module.removeprefix('layout:')}: `{est.module__layout}`, "
+                    "factory recipe")
         print(f"| {name} | {est.precision_} | {flops / 1e6:.1f} | {n_small / seconds:.0f} | "
               f"{rate / 1e9:.1f} | {mm32 / 1e9:.1f} | {mm16 / 1e9:.1f} | "
               f"{rate / reference:.2f} |", flush=True)

@@ -34,15 +34,16 @@ LAYOUTS = {
     "residual_96_narrow_stem": "c24s2 c48 p c96 r p c192",
     "residual_96_wide_head": "c32s2 c64 p c96 r p c256",
     "residual_80": "c32s2 c64 p c80 r p c160",
-    # wider networks, for their compute efficiency (efficiency.py --layouts), not searched
+}
+#: the layouts trained by default (the validation search of fast_cnn_v2)
+SEARCHED = list(LAYOUTS)
+#: wider networks, for their compute efficiency (efficiency.py --layouts), not searched
+LAYOUTS.update({
     "v2_wide2x": "c64s2 c128 p c192 c192 p c384",
     "v2_nopool14_128": "c32s2 c64s2 c128 c128 p c256",
     "s2s2_192": "c64s2 c128s2 c192 c192 p c384",
     "s2s2_256": "c64s2 c128s2 c256 c256 p c512",
-}
-#: the layouts trained by default (the validation search of fast_cnn_v2)
-SEARCHED = [name for name in LAYOUTS if name not in ("v2_wide2x", "v2_nopool14_128",
-                                                     "s2s2_192", "s2s2_256")]
+})
 
 
 class LayoutNet(nn.Module):
