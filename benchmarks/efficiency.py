@@ -7,10 +7,16 @@
    run: the default Fashion-MNIST model (``make_fashion_mnist_cnn()``, bf16 where the CPU
    has it) against the bf16 matmul, the course networks (fp32) against the fp32 one.
    The default model is also run with ``precision="float32"``, against the fp32 matmul.
+   The last column is a bound: the same ratio if the network's convolutions were all
+   that ran, each timed alone (forward, gradient of the input, gradient of the weight)
+   at its shapes in the fit, in its precision, with channels-last tensors. With the
+   convolution kernels PyTorch uses on the CPU (oneDNN), nothing done to the other
+   layers can beat it.
 2. **Where the time goes**: the share of the default model's training time per kind of
    operator (convolutions, batch norm, ReLU, pooling, optimizer, the rest), from
-   ``torch.profiler`` over a few batches; convolutions run near the matmul rate, the
-   others are bound by memory traffic, not by arithmetic.
+   ``torch.profiler`` over a few batches (batch norm, ReLU and pooling are bound by
+   memory traffic, not by arithmetic), and the default model's convolutions timed alone,
+   pass by pass: the bound of the last column, explained.
    With ``--layouts``, also networks of ``layouts.py`` (wider ones among them) trained with
    the same recipe, to see how the ratio grows with the width of the layers.
 3. **Epoch time vs data size**: the epoch time of ``CNNClassifier.fit`` on 10k, 20k and
@@ -62,6 +68,86 @@ def training_flops_per_image(est, X_u8: np.ndarray) -> float:
         nn.functional.cross_entropy(module(x), y).backward()
     module.zero_grad()
     return counter.get_total_flops() / len(x)
+
+
+def _median_seconds(function, repeats: int = 5) -> float:
+    function()  # warm-up: the kernel is chosen and its memory allocated
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def convolution_kernel_times(module: nn.Module, batch: int, image_shape: tuple[int, ...],
+                             dtype: torch.dtype) -> list[tuple[str, float, dict[str, float]]]:
+    """Time the training convolutions of ``module`` alone, each at its own shapes.
+
+    The convolutions' input shapes are recorded on one forward pass of ``batch`` images;
+    each one is then timed alone on random channels-last tensors of ``dtype``: its forward
+    pass and the gradients of its weight and (except for the first, which sees the
+    images) of its input. Returns, per convolution in the order of the forward pass, a
+    description, the FLOPs of one pass and the seconds of each pass.
+    """
+    shapes: list[tuple[nn.Conv2d, torch.Size]] = []
+    hooks = [m.register_forward_pre_hook(lambda m, args: shapes.append((m, args[0].shape)))
+             for m in module.modules() if isinstance(m, nn.Conv2d)]
+    training = module.training
+    try:
+        with torch.no_grad():
+            module.eval()(torch.zeros(batch, *image_shape))
+    finally:
+        module.train(training)
+        for hook in hooks:
+            hook.remove()
+    timed = []
+    for index, (conv, shape) in enumerate(shapes):
+        flops, seconds = _time_convolution(conv, shape, dtype, input_grad=index > 0)
+        name = (f"{conv.in_channels}->{conv.out_channels}, {'x'.join(map(str, conv.kernel_size))}"
+                f" stride {conv.stride[0]}, input {'x'.join(map(str, shape[2:]))}")
+        timed.append((name, flops, seconds))
+    return timed
+
+
+def kernel_flops(timed: list[tuple[str, float, dict[str, float]]]) -> float:
+    """FLOP/s of all the passes of :func:`convolution_kernel_times`: FLOPs over seconds."""
+    flops = sum(per_pass * len(passes) for _, per_pass, passes in timed)
+    return flops / sum(sum(passes.values()) for _, _, passes in timed)
+
+
+def _time_convolution(conv: nn.Conv2d, shape: torch.Size, dtype: torch.dtype,
+                      input_grad: bool) -> tuple[float, dict[str, float]]:
+    """FLOPs of one pass and the seconds of each training pass of ``conv`` alone."""
+    x = torch.randn(shape).to(dtype).contiguous(memory_format=torch.channels_last)
+    w = conv.weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
+    settings = (conv.stride, conv.padding, conv.dilation, False, (0, 0), conv.groups)
+    y = nn.functional.conv2d(x, w, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+    grad = torch.randn_like(y)
+    seconds = {"forward": _median_seconds(lambda: nn.functional.conv2d(
+        x, w, None, conv.stride, conv.padding, conv.dilation, conv.groups))}
+    masks = {"input gradient": [True, False, False], "weight gradient": [False, True, False]}
+    if not input_grad:
+        del masks["input gradient"]
+    backward = torch.ops.aten.convolution_backward
+    for name, mask in masks.items():
+        seconds[name] = _median_seconds(lambda mask=mask: backward(grad, x, w, None, *settings,
+                                                                   mask))
+    return 2 * y.numel() * w[0].numel(), seconds
+
+
+def print_kernel_table(timed: list[tuple[str, float, dict[str, float]]], reference: float):
+    """One row per convolution: GFLOP/s of each pass and its share of the kernels' time."""
+    total = sum(sum(passes.values()) for _, _, passes in timed)
+    print("| convolution | forward GFLOP/s | input gradient GFLOP/s | weight gradient GFLOP/s "
+          "| all passes / matmul | share of the convolutions' time |")
+    print("|---|---|---|---|---|---|")
+    for name, flops, passes in timed:
+        rates = [f"{flops / passes[key] / 1e9:.0f}" if key in passes else "(not needed)"
+                 for key in ("forward", "input gradient", "weight gradient")]
+        rate = kernel_flops([(name, flops, passes)])
+        print(f"| {name} | {' | '.join(rates)} | {rate / reference:.2f} | "
+              f"{sum(passes.values()) / total:.2f} |")
 
 
 def fit_epoch_seconds(module: str, X_u8: np.ndarray, y: np.ndarray, epochs: int):
@@ -157,8 +243,9 @@ def main(argv=None):
 
     print("## Training FLOP/s vs matmul FLOP/s\n")
     print("| network | precision | fwd+bwd MFLOP/image | images/s | GFLOP/s | "
-          "fp32 matmul GFLOP/s | bf16 matmul GFLOP/s | ratio to the matmul of its precision |")
-    print("|---|---|---|---|---|---|---|---|")
+          "fp32 matmul GFLOP/s | bf16 matmul GFLOP/s | ratio to the matmul of its precision | "
+          "bound: its convolutions alone |")
+    print("|---|---|---|---|---|---|---|---|---|")
     modules = ["default", "default-float32", "fashion_cnn", "fast_cnn"]
     for module in [*modules, *(f"layout:{name}" for name in args.layouts)]:
         mm32 = matmul_flops(torch.float32, args.matmul_n, 5)
@@ -168,7 +255,13 @@ def main(argv=None):
         mm16 = max(mm16, matmul_flops(torch.bfloat16, args.matmul_n, 5))
         flops = training_flops_per_image(est, X)
         rate = flops * n_small / seconds
-        reference = mm16 if est.precision_ == "bf16" else mm32
+        bf16 = est.precision_ == "bf16"
+        reference = mm16 if bf16 else mm32
+        timed = convolution_kernel_times(est.module_, est.batch_size, X.shape[1:],
+                                         torch.bfloat16 if bf16 else torch.float32)
+        kernels = kernel_flops(timed)
+        if module == "default":
+            default_kernels, default_reference, default_batch = timed, reference, est.batch_size
         name = {
             "default": f"make_fashion_mnist_cnn(): {est.module}",
             "default-float32": f'make_fashion_mnist_cnn(precision="float32"): {est.module}',
@@ -178,7 +271,12 @@ def main(argv=None):
                     "factory recipe")
         print(f"| {name} | {est.precision_} | {flops / 1e6:.1f} | {n_small / seconds:.0f} | "
               f"{rate / 1e9:.1f} | {mm32 / 1e9:.1f} | {mm16 / 1e9:.1f} | "
-              f"{rate / reference:.2f} |", flush=True)
+              f"{rate / reference:.2f} | {kernels / reference:.2f} |", flush=True)
+
+    print("\n## The default model's convolutions, each timed alone (the bound above)\n")
+    print_kernel_table(default_kernels, default_reference)
+    print(f"\nbatch {default_batch}, channels-last tensors, its training precision; ratios "
+          "to the matmul of that precision measured beside the default model's fit")
 
     print("\n## Where the training time of the default model goes (torch.profiler)\n")
     print_breakdown(X[:n_small], y[:n_small], args.profile_batches)

@@ -3,9 +3,11 @@
 Each layout is trained with the recipe of ``make_fashion_mnist_cnn()`` (SGD with Nesterov
 momentum 0.9, one-cycle schedule, label smoothing 0.1, bf16 autocast where the CPU has it)
 on 50,000 of the 60,000 training images and scored on the other 10,000 (a seeded split;
-the test set is never used). A layout is a list of layers: ``c<out>`` a Conv-BN-ReLU
-(``c<out>s2`` with stride 2), ``p`` a 2x2 max pool (``ceil_mode``), ``r`` a residual
-block of two Conv-BN-ReLU; all end with global average pooling and a Linear layer.
+the test set is never used). A layout is a list of layers: ``c<out>`` a 3x3 Conv-BN-ReLU
+(``c<out>s2`` with stride 2; ``c<out>k<k>s<k>`` a k x k kernel, e.g. ``c256k4s4`` cuts the
+image into 4x4 patches: odd kernels are padded to keep the size, even ones are not),
+``p`` a 2x2 max pool (``ceil_mode``), ``r`` a residual block of two Conv-BN-ReLU; all end
+with global average pooling and a Linear layer.
 
     python benchmarks/layouts.py                               # all layouts, ~15 minutes
     python benchmarks/layouts.py --layouts v2 wide --seeds 0 1 2
@@ -15,6 +17,7 @@ block of two Conv-BN-ReLU; all end with global average pooling and a Linear laye
 from __future__ import annotations
 
 import argparse
+import re
 import time
 
 import numpy as np
@@ -43,7 +46,20 @@ LAYOUTS.update({
     "v2_nopool14_128": "c32s2 c64s2 c128 c128 p c256",
     "s2s2_192": "c64s2 c128s2 c192 c192 p c384",
     "s2s2_256": "c64s2 c128s2 c256 c256 p c512",
+    # patch stems: most of the compute in wide 3x3 convolutions at 14x14 or 7x7
+    "patch4_256": "c256k4s4 c256 c256",
+    "patch2_128": "c128k2s2 c128 c128 c256k2s2 c256 c256",
 })
+
+
+def _parse_conv(token: str) -> tuple[int, int, int]:
+    """``"c<out>[k<kernel>][s<stride>]"`` -> (out, kernel, stride); by default kernel 3,
+    stride 1."""
+    match = re.fullmatch(r"c(\d+)(?:k(\d+))?(?:s(\d+))?", token)
+    if match is None:
+        raise ValueError(f"Unknown layout token {token!r}; see the docstring of layouts.py.")
+    out, kernel, stride = match.groups()
+    return int(out), int(kernel or 3), int(stride or 1)
 
 
 class LayoutNet(nn.Module):
@@ -61,9 +77,17 @@ class LayoutNet(nn.Module):
             elif token == "r":
                 layers.append(ResidualBlock(channels))
             else:
-                out, _, stride = token[1:].partition("s")
-                layers.append(ConvBNReLU(channels, int(out), stride=int(stride or 1)))
-                channels = int(out)
+                out, kernel, stride = _parse_conv(token)
+                if kernel == 3:
+                    layers.append(ConvBNReLU(channels, out, stride=stride))
+                else:
+                    layers += [
+                        nn.Conv2d(channels, out, kernel, stride, padding=kernel // 2 * (kernel % 2),
+                                  bias=False),
+                        nn.BatchNorm2d(out),
+                        nn.ReLU(inplace=True),
+                    ]
+                channels = out
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)

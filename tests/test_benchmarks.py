@@ -100,14 +100,24 @@ def test_efficiency_refuses_an_unknown_layout_before_any_work():
 
 
 def test_efficiency_measures_layouts_and_breaks_the_time_down():
-    result = _run_benchmark("efficiency.py", "--tiny", "--layouts", "v2", "s2s2_192")
+    result = _run_benchmark("efficiency.py", "--tiny", "--layouts", "v2", "patch4_256")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     if SKIP_MESSAGE in result.stdout:
         pytest.skip("efficiency.py found no Fashion-MNIST (apt-get install dataset-fashion-mnist)")
     rows = [line for line in result.stdout.splitlines() if line.startswith("| layouts.py ")]
-    assert [row.split(":")[0] for row in rows] == ["| layouts.py v2", "| layouts.py s2s2_192"]
+    assert [row.split(":")[0] for row in rows] == ["| layouts.py v2", "| layouts.py patch4_256"]
     assert 'make_fashion_mnist_cnn(precision="float32")' in result.stdout
+    kernels = result.stdout.split("| share of the convolutions' time |")[1].splitlines()[2:]
+    kernels = kernels[: kernels.index("")]
+    assert [row.split(",")[0] for row in kernels] == [  # fast_cnn_v2's five convolutions
+        "| 1->32", "| 32->64", "| 64->96", "| 96->96", "| 96->192"]
+    assert "(not needed)" in kernels[0]  # no gradient for the images
+    table = result.stdout.split("| bound: its convolutions alone |")[1].splitlines()[2:8]
+    assert len(table) == 6 and all(row.startswith("| ") for row in table), table
+    for row in table:  # the ratio and its bound, both measured
+        ratio, bound = (float(cell) for cell in row.strip("|").split("|")[-2:])
+        assert ratio > 0 and bound > 0, row
     shares = {}
     for line in result.stdout.split("| operators | ms | share |")[1].splitlines()[2:]:
         if not line.startswith("|"):
@@ -120,3 +130,83 @@ def test_efficiency_measures_layouts_and_breaks_the_time_down():
     # time, and the convolutions the most
     assert all(share > 0 for name, share in shares.items() if name != "optimizer"), shares
     assert shares["convolution"] == max(shares.values()) and sum(shares.values()) <= 1.01
+
+
+@pytest.fixture
+def benchmark_modules(monkeypatch):
+    """The benchmark scripts imported as modules (they import each other by name)."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    return importlib.import_module("layouts"), importlib.import_module("efficiency")
+
+
+def test_layout_tokens_set_kernel_and_stride(benchmark_modules):
+    import torch
+
+    layouts, _ = benchmark_modules
+    assert layouts._parse_conv("c64") == (64, 3, 1)
+    assert layouts._parse_conv("c32s2") == (32, 3, 2)
+    assert layouts._parse_conv("c256k4s4") == (256, 4, 4)
+    with pytest.raises(ValueError, match="Unknown layout token 'c12x'"):
+        layouts._parse_conv("c12x")
+    net = layouts.LayoutNet("c8k4s4 c16 c4k5")
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.kernel_size, c.stride, c.padding) for c in convs] == [
+        ((4, 4), (4, 4), (0, 0)),  # patches: an even kernel is not padded
+        ((3, 3), (1, 1), (1, 1)),
+        ((5, 5), (1, 1), (2, 2)),  # odd kernels keep the size
+    ]
+    features = net.features(torch.zeros(2, 1, 28, 28))
+    assert features.shape == (2, 4, 7, 7)
+    for name in layouts.LAYOUTS:  # every named layout builds and classifies a 28x28 image
+        assert layouts.LayoutNet(layouts.LAYOUTS[name])(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+
+
+def test_convolution_bound_times_each_convolution_at_its_shapes(benchmark_modules, monkeypatch):
+    import torch
+
+    layouts, efficiency = benchmark_modules
+    calls = []
+
+    def fake_time(conv, shape, dtype, input_grad):
+        calls.append((conv.out_channels, tuple(shape), dtype, input_grad))
+        passes = ["forward", "input gradient", "weight gradient"][: 3 if input_grad else 2]
+        return 1e9 * len(calls), {name: 1.0 * len(calls) for name in passes}
+
+    monkeypatch.setattr(efficiency, "_time_convolution", fake_time)
+    net = layouts.LayoutNet("c8s2 c16 p c32").train()
+    timed = efficiency.convolution_kernel_times(net, 5, (1, 28, 28), torch.bfloat16)
+    assert calls == [  # in the order of the forward pass; the first one sees the images
+        (8, (5, 1, 28, 28), torch.bfloat16, False),
+        (16, (5, 8, 14, 14), torch.bfloat16, True),
+        (32, (5, 16, 7, 7), torch.bfloat16, True),
+    ]
+    assert [name for name, _, _ in timed] == [
+        "1->8, 3x3 stride 2, input 28x28",
+        "8->16, 3x3 stride 1, input 14x14",
+        "16->32, 3x3 stride 1, input 7x7",
+    ]
+    # FLOPs (1 x 2 + 2 x 3 + 3 x 3) G over seconds (1 x 2 + 2 x 3 + 3 x 3) s
+    assert efficiency.kernel_flops(timed) == pytest.approx(1e9)
+    assert net.training  # the module's mode is restored
+    assert not any(m._forward_pre_hooks for m in net.modules())  # and its hooks removed
+
+
+def test_convolution_timing_counts_the_passes_it_times(benchmark_modules):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    _, efficiency = benchmark_modules
+    conv = torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=False)
+    shape = torch.Size((2, 4, 9, 9))
+    per_pass = 2 * (2 * 6 * 5 * 5) * 4 * 3 * 3  # output (N, C_out, H_out, W_out) = (2, 6, 5, 5)
+    with FlopCounterMode(display=False) as counter:  # the count the ratios' numerator uses
+        conv(torch.zeros(shape))
+    assert counter.get_total_flops() == per_pass
+    flops, seconds = efficiency._time_convolution(conv, shape, torch.float32, input_grad=True)
+    assert flops == per_pass
+    assert set(seconds) == {"forward", "input gradient", "weight gradient"}
+    assert all(s > 0 for s in seconds.values())
+    _, seconds = efficiency._time_convolution(conv, shape, torch.float32, input_grad=False)
+    assert set(seconds) == {"forward", "weight gradient"}  # the images need no gradient
