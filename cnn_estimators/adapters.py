@@ -280,5 +280,23 @@ def predefined_split(X: Any, y: Any = None) -> PredefinedSplit:
     """Use ``(X, y)`` as the validation set: ``CNNClassifier(train_split=predefined_split(...))``.
 
     See :class:`PredefinedSplit`.
+
+    Parameters
+    ----------
+    X : array-like, tensor, list of images or dataset
+        Validation images, in any form ``fit`` accepts.
+    y : array-like, optional
+        Validation labels (read from the dataset when ``X`` is one).
+
+    Returns
+    -------
+    PredefinedSplit
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cnn_estimators import predefined_split
+    >>> predefined_split(np.zeros((4, 1, 8, 8), dtype=np.uint8), ["cat", "dog", "cat", "dog"])
+    PredefinedSplit(n_samples=4)
     """
     return PredefinedSplit(X, y)

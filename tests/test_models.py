@@ -501,6 +501,40 @@ def _trainable(model: nn.Module) -> set[str]:
     return {n for n, p in model.named_parameters() if p.requires_grad}
 
 
+def test_torchvision_is_imported_with_the_first_resnet18_only():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cnn_estimators\n"
+        "from cnn_estimators.models import get_model, list_models\n"
+        "assert 'resnet18' in list_models()\n"
+        "assert 'torchvision' not in sys.modules, 'imported with the package'\n"
+        "net = get_model('resnet18', in_channels=1, num_classes=2, input_size=(8, 8), "
+        "image_size=32)\n"
+        "assert 'torchvision' in sys.modules\n"
+        "from cnn_estimators.models.resnet import ResNet18Transfer\n"
+        "assert type(net) is ResNet18Transfer\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_resnet18_class_found_under_both_module_names():
+    # Pickles name the class by module and name: those written before the class moved
+    # to its own module name cnn_estimators.models.resnet, which still resolves it.
+    ours = pickle.dumps(ResNet18Transfer, protocol=0)
+    assert b"cnn_estimators.models._resnet18_net\nResNet18Transfer" in ours
+    older = ours.replace(b"models._resnet18_net\n", b"models.resnet\n")
+    assert older != ours and pickle.loads(older) is ResNet18Transfer
+    net = pickle.loads(pickle.dumps(_resnet(freeze="all_but_fc")))
+    assert type(net) is ResNet18Transfer and net.freeze == "all_but_fc"
+    import cnn_estimators.models.resnet as resnet_module
+
+    with pytest.raises(AttributeError, match="has no attribute 'ResNet19'"):
+        resnet_module.ResNet19  # noqa: B018
+
+
 def test_resnet18_freeze_options():
     model = _resnet()  # default: all_but_layer4
     assert model.freeze == "all_but_layer4"
