@@ -37,6 +37,7 @@ __all__ = [
     "LR_SCHEDULES",
     "BestCheckpoint",
     "LRSchedule",
+    "ResumableEarlyStopping",
     "TqdmProgressBar",
     "make_early_stopping",
     "make_lr_scheduler",
@@ -307,15 +308,68 @@ def make_lr_scheduler(
     return LRSchedule(cls)
 
 
-def make_early_stopping(*, patience: int, tol: float, verbose: int) -> EarlyStopping:
+class ResumableEarlyStopping(EarlyStopping):
+    """skorch's ``EarlyStopping`` that can pick up a resumed run where it stood.
+
+    skorch's callback starts counting epochs without improvement afresh at every
+    ``on_train_begin``. When :meth:`continue_from_history` was called before, the next
+    ``on_train_begin`` instead replays the monitored scores of the history's epochs, so a
+    run resumed from its training state stops at the epoch where the uninterrupted run
+    would have stopped. Parameters are those of ``skorch.callbacks.EarlyStopping``.
+
+    Examples
+    --------
+    >>> from cnn_estimators.callbacks import ResumableEarlyStopping
+    >>> early = ResumableEarlyStopping(monitor="valid_acc", lower_is_better=False, patience=3)
+    >>> early.continue_from_history()
+    >>> class Net:
+    ...     history = [{"epoch": 1, "valid_acc": 0.8}, {"epoch": 2, "valid_acc": 0.7}]
+    >>> early.on_train_begin(Net())
+    >>> early.misses_, early.best_epoch_
+    (1, 1)
+    """
+
+    _continue = False
+
+    def continue_from_history(self) -> None:
+        """Make the next ``on_train_begin`` replay the history instead of starting afresh."""
+        self._continue = True
+
+    def on_train_begin(self, net: Any, **kwargs: Any) -> None:
+        """Reset the counters, then replay the history if asked to (once)."""
+        super().on_train_begin(net, **kwargs)
+        if not self._continue:
+            return
+        self._continue = False
+        for row in net.history:
+            if self.monitor not in row:  # an epoch cut short has no score
+                continue
+            score = row[self.monitor]
+            if self._is_score_improved(score):
+                self.misses_ = 0
+                self.dynamic_threshold_ = self._calc_new_threshold(score)
+                self.best_epoch_ = row["epoch"]
+            else:
+                self.misses_ += 1
+
+
+def make_early_stopping(*, patience: int, tol: float, verbose: int) -> ResumableEarlyStopping:
     """skorch's ``EarlyStopping`` with ``MLPClassifier``'s semantics.
 
     Training stops when the validation accuracy has not improved by at least ``tol`` for
     ``patience`` consecutive epochs. Switch to the validation loss with
     ``callbacks__early_stopping__monitor="valid_loss"`` and
-    ``callbacks__early_stopping__lower_is_better=True``.
+    ``callbacks__early_stopping__lower_is_better=True``. A run resumed from its training
+    state (``resume=True``) keeps counting from where it stood
+    (:class:`ResumableEarlyStopping`).
+
+    Examples
+    --------
+    >>> from cnn_estimators.callbacks import make_early_stopping
+    >>> make_early_stopping(patience=5, tol=1e-4, verbose=0).patience
+    5
     """
-    return EarlyStopping(
+    return ResumableEarlyStopping(
         monitor="valid_acc",
         lower_is_better=False,
         patience=patience,

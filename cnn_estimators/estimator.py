@@ -63,6 +63,7 @@ from .adapters import ImageDatasetView, LazyImageDataset, PredefinedSplit
 from .callbacks import (
     STATE_FILE,
     BestCheckpoint,
+    ResumableEarlyStopping,
     TqdmProgressBar,
     make_early_stopping,
     make_lr_scheduler,
@@ -1786,6 +1787,9 @@ class CNNClassifier(NeuralNetClassifier):
         if state["rng_data"] is not None and "_generator" in self.__dict__:
             self.__dict__["_generator"].set_state(state["rng_data"])
         self.__dict__["_resume_state"] = state
+        early = dict(self.callbacks_).get("early_stopping")
+        if isinstance(early, ResumableEarlyStopping):  # patience counts the epochs done too
+            early.continue_from_history()
         if state["complete"]:
             return 0
         return max(0, self.max_epochs - int(state["epochs_done"]))

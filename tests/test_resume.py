@@ -78,6 +78,30 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_result(tmp_path, monkeypat
     np.testing.assert_array_equal(again.predict_proba(X), ref.predict_proba(X))
 
 
+def test_resumed_fit_stops_early_where_the_uninterrupted_fit_stops(tmp_path, monkeypatch):
+    # tol=1: after the first epoch no validation accuracy can improve by 1, so the
+    # uninterrupted fit stops after 1 + n_iter_no_change epochs
+    params = dict(max_epochs=8, early_stopping=True, n_iter_no_change=3, tol=1.0)
+    ref = CNNClassifier(**{**PARAMS, **params}, keep_best=True).fit(X, Y)
+    assert ref.n_iter_ == 4
+    interrupt_at_batch(monkeypatch, 2 * 13 + 3)  # in the third epoch
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        resumable(tmp_path, **params).fit(X, Y)
+    monkeypatch.undo()
+    (run,) = tmp_path.glob("run-*")
+    assert load_checkpoint(run / STATE_FILE)["epochs_done"] == 2
+    resumed = resumable(tmp_path, **params).fit(X, Y)
+    # counting afresh after the two epochs done, it would train six epochs (2 + 1 + 3)
+    assert resumed.n_iter_ == 4
+    assert resumed.loss_curve_ == ref.loss_curve_
+    np.testing.assert_array_equal(resumed.predict_proba(X), ref.predict_proba(X))
+    # a warm start is a new training run (MLPClassifier's semantics): its first epoch is
+    # its first best, then three misses; replaying the history would stop it after one
+    resumed.set_params(warm_start=True).fit(X, Y)
+    assert resumed.n_iter_ == 4 + 4
+
+
 def test_other_data_or_parameters_start_their_own_run(tmp_path):
     resumable(tmp_path, max_epochs=1).fit(X, Y)
     resumable(tmp_path, max_epochs=1, lr=1e-3).fit(X, Y)
