@@ -279,18 +279,7 @@ class PredefinedSplit:
 def predefined_split(X: Any, y: Any = None) -> PredefinedSplit:
     """Use ``(X, y)`` as the validation set: ``CNNClassifier(train_split=predefined_split(...))``.
 
-    See :class:`PredefinedSplit`.
-
-    Parameters
-    ----------
-    X : array-like, tensor, list of images or dataset
-        Validation images, in any form ``fit`` accepts.
-    y : array-like, optional
-        Validation labels (read from the dataset when ``X`` is one).
-
-    Returns
-    -------
-    PredefinedSplit
+    The parameters are those of :class:`PredefinedSplit`, which this returns.
 
     Examples
     --------
