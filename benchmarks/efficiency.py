@@ -8,10 +8,10 @@
    has it) against the bf16 matmul, the course networks (fp32) against the fp32 one.
    The default model is also run with ``precision="float32"``, against the fp32 matmul.
    The last column is a bound: the same ratio if the network's convolutions were all
-   that ran, each timed alone (forward, gradient of the input, gradient of the weight)
-   at its shapes in the fit, in its precision, with channels-last tensors. With the
-   convolution kernels PyTorch uses on the CPU (oneDNN), nothing done to the other
-   layers can beat it.
+   that took time (all its counted FLOPs over the time of its convolutions, each timed
+   alone at its shapes in the fit, in its precision, with channels-last tensors: the
+   forward pass and the gradients training needs). With the convolution kernels
+   PyTorch uses on the CPU (oneDNN), nothing done to the other layers can beat it.
 2. **Where the time goes**: the share of the default model's training time per kind of
    operator (convolutions, batch norm, ReLU, pooling, optimizer, the rest), from
    ``torch.profiler`` over a few batches (batch norm, ReLU and pooling are bound by
@@ -47,13 +47,7 @@ def matmul_flops(dtype: torch.dtype, n: int, repeats: int) -> float:
     """FLOP/s of an n x n by n x n matmul (2 n^3 FLOPs), median of ``repeats``."""
     a = torch.randn(n, n).to(dtype)
     b = torch.randn(n, n).to(dtype)
-    torch.matmul(a, b)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.matmul(a, b)
-        times.append(time.perf_counter() - start)
-    return 2 * n**3 / statistics.median(times)
+    return 2 * n**3 / _median_seconds(lambda: torch.matmul(a, b), repeats)
 
 
 def training_flops_per_image(est, X_u8: np.ndarray) -> float:
@@ -80,74 +74,89 @@ def _median_seconds(function, repeats: int = 5) -> float:
     return statistics.median(times)
 
 
+#: one timed pass of a convolution: (FLOPs counted by FlopCounterMode, median seconds)
+Pass = tuple[float, float]
+
+
 def convolution_kernel_times(module: nn.Module, batch: int, image_shape: tuple[int, ...],
-                             dtype: torch.dtype) -> list[tuple[str, float, dict[str, float]]]:
+                             dtype: torch.dtype) -> list[tuple[str, dict[str, Pass]]]:
     """Time the training convolutions of ``module`` alone, each at its own shapes.
 
-    The convolutions' input shapes are recorded on one forward pass of ``batch`` images;
-    each one is then timed alone on random channels-last tensors of ``dtype``: its forward
-    pass and the gradients of its weight and (except for the first, which sees the
-    images) of its input. Returns, per convolution in the order of the forward pass, a
-    description, the FLOPs of one pass and the seconds of each pass.
+    One forward pass of ``batch`` zero images records each convolution's input shape and
+    which gradients training needs (of its input: when the input requires a gradient; of
+    its weight: when the weight does). Each convolution is then timed alone on random
+    channels-last tensors of ``dtype``: its forward pass and those gradients. Returns,
+    per convolution in the order of the forward pass, a description and its passes.
     """
-    shapes: list[tuple[nn.Conv2d, torch.Size]] = []
-    hooks = [m.register_forward_pre_hook(lambda m, args: shapes.append((m, args[0].shape)))
+    seen: list[tuple[nn.Conv2d, torch.Size, bool]] = []
+
+    def record(conv, args):
+        seen.append((conv, args[0].shape, args[0].requires_grad))
+
+    hooks = [m.register_forward_pre_hook(record)
              for m in module.modules() if isinstance(m, nn.Conv2d)]
     training = module.training
     try:
-        with torch.no_grad():
+        with torch.enable_grad():
             module.eval()(torch.zeros(batch, *image_shape))
     finally:
         module.train(training)
         for hook in hooks:
             hook.remove()
     timed = []
-    for index, (conv, shape) in enumerate(shapes):
-        flops, seconds = _time_convolution(conv, shape, dtype, input_grad=index > 0)
+    for conv, shape, input_grad in seen:
+        passes = _time_convolution(conv, shape, dtype, input_grad, conv.weight.requires_grad)
         name = (f"{conv.in_channels}->{conv.out_channels}, {'x'.join(map(str, conv.kernel_size))}"
                 f" stride {conv.stride[0]}, input {'x'.join(map(str, shape[2:]))}")
-        timed.append((name, flops, seconds))
+        timed.append((name, passes))
     return timed
 
 
-def kernel_flops(timed: list[tuple[str, float, dict[str, float]]]) -> float:
-    """FLOP/s of all the passes of :func:`convolution_kernel_times`: FLOPs over seconds."""
-    flops = sum(per_pass * len(passes) for _, per_pass, passes in timed)
-    return flops / sum(sum(passes.values()) for _, _, passes in timed)
+def kernel_seconds(timed: list[tuple[str, dict[str, Pass]]]) -> float:
+    """Seconds of all the passes of :func:`convolution_kernel_times`."""
+    return sum(seconds for _, passes in timed for _, seconds in passes.values())
 
 
 def _time_convolution(conv: nn.Conv2d, shape: torch.Size, dtype: torch.dtype,
-                      input_grad: bool) -> tuple[float, dict[str, float]]:
-    """FLOPs of one pass and the seconds of each training pass of ``conv`` alone."""
+                      input_grad: bool, weight_grad: bool) -> dict[str, Pass]:
+    """The training passes of ``conv`` alone: name -> (FLOPs, seconds)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
     x = torch.randn(shape).to(dtype).contiguous(memory_format=torch.channels_last)
     w = conv.weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
     settings = (conv.stride, conv.padding, conv.dilation, False, (0, 0), conv.groups)
     y = nn.functional.conv2d(x, w, None, conv.stride, conv.padding, conv.dilation, conv.groups)
     grad = torch.randn_like(y)
-    seconds = {"forward": _median_seconds(lambda: nn.functional.conv2d(
-        x, w, None, conv.stride, conv.padding, conv.dilation, conv.groups))}
-    masks = {"input gradient": [True, False, False], "weight gradient": [False, True, False]}
-    if not input_grad:
-        del masks["input gradient"]
     backward = torch.ops.aten.convolution_backward
-    for name, mask in masks.items():
-        seconds[name] = _median_seconds(lambda mask=mask: backward(grad, x, w, None, *settings,
-                                                                   mask))
-    return 2 * y.numel() * w[0].numel(), seconds
+    calls = {"forward": lambda: nn.functional.conv2d(
+        x, w, None, conv.stride, conv.padding, conv.dilation, conv.groups)}
+    if input_grad:
+        calls["input gradient"] = lambda: backward(grad, x, w, None, *settings,
+                                                   [True, False, False])
+    if weight_grad:
+        calls["weight gradient"] = lambda: backward(grad, x, w, None, *settings,
+                                                    [False, True, False])
+    passes = {}
+    for name, call in calls.items():
+        with FlopCounterMode(display=False) as counter:
+            call()
+        passes[name] = (counter.get_total_flops(), _median_seconds(call))
+    return passes
 
 
-def print_kernel_table(timed: list[tuple[str, float, dict[str, float]]], reference: float):
+def print_kernel_table(timed: list[tuple[str, dict[str, Pass]]], reference: float):
     """One row per convolution: GFLOP/s of each pass and its share of the kernels' time."""
-    total = sum(sum(passes.values()) for _, _, passes in timed)
+    total = kernel_seconds(timed)
     print("| convolution | forward GFLOP/s | input gradient GFLOP/s | weight gradient GFLOP/s "
           "| all passes / matmul | share of the convolutions' time |")
     print("|---|---|---|---|---|---|")
-    for name, flops, passes in timed:
-        rates = [f"{flops / passes[key] / 1e9:.0f}" if key in passes else "(not needed)"
-                 for key in ("forward", "input gradient", "weight gradient")]
-        rate = kernel_flops([(name, flops, passes)])
-        print(f"| {name} | {' | '.join(rates)} | {rate / reference:.2f} | "
-              f"{sum(passes.values()) / total:.2f} |")
+    for name, passes in timed:
+        rates = [f"{passes[key][0] / passes[key][1] / 1e9:.0f}" if key in passes
+                 else "(not needed)" for key in ("forward", "input gradient", "weight gradient")]
+        flops = sum(f for f, _ in passes.values())
+        seconds = kernel_seconds([(name, passes)])
+        print(f"| {name} | {' | '.join(rates)} | {flops / seconds / reference:.2f} | "
+              f"{seconds / total:.2f} |")
 
 
 def fit_epoch_seconds(module: str, X_u8: np.ndarray, y: np.ndarray, epochs: int):
@@ -259,7 +268,8 @@ def main(argv=None):
         reference = mm16 if bf16 else mm32
         timed = convolution_kernel_times(est.module_, est.batch_size, X.shape[1:],
                                          torch.bfloat16 if bf16 else torch.float32)
-        kernels = kernel_flops(timed)
+        # all the network's counted FLOPs of a batch, in the time of its convolutions
+        kernels = flops * est.batch_size / kernel_seconds(timed)
         if module == "default":
             default_kernels, default_reference, default_batch = timed, reference, est.batch_size
         name = {

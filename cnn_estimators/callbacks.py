@@ -27,6 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 from torch.optim import lr_scheduler as torch_schedulers
@@ -309,39 +310,32 @@ def make_lr_scheduler(
 
 
 class ResumableEarlyStopping(EarlyStopping):
-    """skorch's ``EarlyStopping`` that can pick up a resumed run where it stood.
+    """skorch's ``EarlyStopping`` that picks up a resumed run where it stood.
 
     skorch's callback starts counting epochs without improvement afresh at every
-    ``on_train_begin``. When :meth:`continue_from_history` was called before, the next
-    ``on_train_begin`` instead replays the monitored scores of the history's epochs, so a
-    run resumed from its training state stops at the epoch where the uninterrupted run
-    would have stopped. Parameters are those of ``skorch.callbacks.EarlyStopping``.
+    ``on_train_begin``. In a fit that continues from its training state (``resume=True``)
+    this one then replays the monitored scores of the history's epochs
+    (:meth:`replay`), so the resumed fit stops at the epoch where the uninterrupted fit
+    would have stopped. Warm starts and ``partial_fit`` count afresh, as in skorch.
+    Parameters are those of ``skorch.callbacks.EarlyStopping``; with ``load_best=True``
+    the best weights of epochs before the interruption are not restored at the end
+    (they were not saved): use the estimator's ``keep_best`` instead.
 
     Examples
     --------
     >>> from cnn_estimators.callbacks import ResumableEarlyStopping
     >>> early = ResumableEarlyStopping(monitor="valid_acc", lower_is_better=False, patience=3)
-    >>> early.continue_from_history()
-    >>> class Net:
-    ...     history = [{"epoch": 1, "valid_acc": 0.8}, {"epoch": 2, "valid_acc": 0.7}]
-    >>> early.on_train_begin(Net())
+    >>> early.replay([{"epoch": 1, "valid_acc": 0.8}, {"epoch": 2, "valid_acc": 0.7}])
     >>> early.misses_, early.best_epoch_
     (1, 1)
     """
 
-    _continue = False
-
-    def continue_from_history(self) -> None:
-        """Make the next ``on_train_begin`` replay the history instead of starting afresh."""
-        self._continue = True
-
-    def on_train_begin(self, net: Any, **kwargs: Any) -> None:
-        """Reset the counters, then replay the history if asked to (once)."""
-        super().on_train_begin(net, **kwargs)
-        if not self._continue:
-            return
-        self._continue = False
-        for row in net.history:
+    def replay(self, history: Any) -> None:
+        """Set the counters as if the epochs of ``history`` had run with this callback."""
+        self.misses_ = 0
+        self.dynamic_threshold_ = np.inf if self.lower_is_better else -np.inf
+        self.best_epoch_ = 0
+        for row in history:
             if self.monitor not in row:  # an epoch cut short has no score
                 continue
             score = row[self.monitor]
@@ -351,6 +345,16 @@ class ResumableEarlyStopping(EarlyStopping):
                 self.best_epoch_ = row["epoch"]
             else:
                 self.misses_ += 1
+
+    def has_stopped(self) -> bool:
+        """Whether the counted epochs without improvement reached the patience."""
+        return getattr(self, "misses_", 0) >= self.patience
+
+    def on_train_begin(self, net: Any, **kwargs: Any) -> None:
+        """Reset the counters; in a resumed fit, replay its history."""
+        super().on_train_begin(net, **kwargs)
+        if getattr(net, "_resume_state", None) is not None:  # set by fit for this fit only
+            self.replay(net.history)
 
 
 def make_early_stopping(*, patience: int, tol: float, verbose: int) -> ResumableEarlyStopping:

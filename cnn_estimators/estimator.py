@@ -1493,10 +1493,10 @@ class CNNClassifier(NeuralNetClassifier):
                 if not resume:
                     self.initialize()
                     epochs = self._restore_training_state()
-                    if epochs == 0:
-                        self._set_training_attributes()
+                    if epochs is not None and self.__dict__["_resume_state"]["complete"]:
+                        self._set_training_attributes()  # a finished run: its result
                         return self
-                    if epochs is not None:
+                    if epochs is not None:  # 0 epochs still end the fit (best weights)
                         fit_params = {**fit_params, "epochs": epochs}
                 else:
                     if "callbacks" in stale:
@@ -1787,11 +1787,13 @@ class CNNClassifier(NeuralNetClassifier):
         if state["rng_data"] is not None and "_generator" in self.__dict__:
             self.__dict__["_generator"].set_state(state["rng_data"])
         self.__dict__["_resume_state"] = state
-        early = dict(self.callbacks_).get("early_stopping")
-        if isinstance(early, ResumableEarlyStopping):  # patience counts the epochs done too
-            early.continue_from_history()
         if state["complete"]:
             return 0
+        early = dict(self.callbacks_).get("early_stopping")
+        if isinstance(early, ResumableEarlyStopping):
+            early.replay(self.history_)
+            if early.has_stopped():  # killed after the last epoch, before the end of fit
+                return 0
         return max(0, self.max_epochs - int(state["epochs_done"]))
 
     def _set_training_attributes(self) -> None:

@@ -169,44 +169,45 @@ def test_convolution_bound_times_each_convolution_at_its_shapes(benchmark_module
     layouts, efficiency = benchmark_modules
     calls = []
 
-    def fake_time(conv, shape, dtype, input_grad):
-        calls.append((conv.out_channels, tuple(shape), dtype, input_grad))
-        passes = ["forward", "input gradient", "weight gradient"][: 3 if input_grad else 2]
-        return 1e9 * len(calls), {name: 1.0 * len(calls) for name in passes}
+    def fake_time(conv, shape, dtype, input_grad, weight_grad):
+        calls.append((conv.out_channels, tuple(shape), dtype, input_grad, weight_grad))
+        return {"forward": (1e9, 1.0), "weight gradient": (2e9, 4.0 * len(calls))}
 
     monkeypatch.setattr(efficiency, "_time_convolution", fake_time)
     net = layouts.LayoutNet("c8s2 c16 p c32").train()
+    net.features[0][0].weight.requires_grad_(False)  # a frozen stem: no weight gradient
     timed = efficiency.convolution_kernel_times(net, 5, (1, 28, 28), torch.bfloat16)
-    assert calls == [  # in the order of the forward pass; the first one sees the images
-        (8, (5, 1, 28, 28), torch.bfloat16, False),
-        (16, (5, 8, 14, 14), torch.bfloat16, True),
-        (32, (5, 16, 7, 7), torch.bfloat16, True),
+    assert calls == [  # in the order of the forward pass; the images need no gradient
+        (8, (5, 1, 28, 28), torch.bfloat16, False, False),
+        (16, (5, 8, 14, 14), torch.bfloat16, True, True),
+        (32, (5, 16, 7, 7), torch.bfloat16, True, True),
     ]
-    assert [name for name, _, _ in timed] == [
+    assert [name for name, _ in timed] == [
         "1->8, 3x3 stride 2, input 28x28",
         "8->16, 3x3 stride 1, input 14x14",
         "16->32, 3x3 stride 1, input 7x7",
     ]
-    # FLOPs (1 x 2 + 2 x 3 + 3 x 3) G over seconds (1 x 2 + 2 x 3 + 3 x 3) s
-    assert efficiency.kernel_flops(timed) == pytest.approx(1e9)
+    assert efficiency.kernel_seconds(timed) == pytest.approx(3 * 1.0 + 4 + 8 + 12)
     assert net.training  # the module's mode is restored
     assert not any(m._forward_pre_hooks for m in net.modules())  # and its hooks removed
 
 
-def test_convolution_timing_counts_the_passes_it_times(benchmark_modules):
+@pytest.mark.parametrize("groups", [1, 2])
+def test_convolution_passes_are_counted_like_the_network(benchmark_modules, groups):
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     _, efficiency = benchmark_modules
-    conv = torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=False)
+    conv = torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, bias=False, groups=groups)
     shape = torch.Size((2, 4, 9, 9))
-    per_pass = 2 * (2 * 6 * 5 * 5) * 4 * 3 * 3  # output (N, C_out, H_out, W_out) = (2, 6, 5, 5)
-    with FlopCounterMode(display=False) as counter:  # the count the ratios' numerator uses
-        conv(torch.zeros(shape))
-    assert counter.get_total_flops() == per_pass
-    flops, seconds = efficiency._time_convolution(conv, shape, torch.float32, input_grad=True)
-    assert flops == per_pass
-    assert set(seconds) == {"forward", "input gradient", "weight gradient"}
-    assert all(s > 0 for s in seconds.values())
-    _, seconds = efficiency._time_convolution(conv, shape, torch.float32, input_grad=False)
-    assert set(seconds) == {"forward", "weight gradient"}  # the images need no gradient
+    x = torch.rand(shape, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:  # how the ratios' numerator counts
+        conv(x).sum().backward()
+    passes = efficiency._time_convolution(conv, shape, torch.float32, True, True)
+    assert set(passes) == {"forward", "input gradient", "weight gradient"}
+    assert sum(flops for flops, _ in passes.values()) == counter.get_total_flops()
+    assert all(seconds > 0 for _, seconds in passes.values())
+    forward = 2 * (2 * 6 * 5 * 5) * (4 // groups) * 3 * 3  # output (2, 6, 5, 5)
+    assert passes["forward"][0] == forward
+    passes = efficiency._time_convolution(conv, shape, torch.float32, False, True)
+    assert set(passes) == {"forward", "weight gradient"}

@@ -6,6 +6,7 @@ import doctest
 import importlib
 import inspect
 import pkgutil
+import tempfile
 
 import pytest
 
@@ -38,7 +39,10 @@ def test_examples_are_found():
 
 
 @pytest.mark.parametrize("test", EXAMPLES, ids=[t.name for t in EXAMPLES])
-def test_docstring_example(test: doctest.DocTest):
+def test_docstring_example(test: doctest.DocTest, tmp_path, monkeypatch):
+    # files and temporary folders an example writes go to pytest's temporary folder
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     report: list[str] = []
     runner = doctest.DocTestRunner(optionflags=FLAGS)
     runner.run(test, out=report.append, clear_globs=True)

@@ -531,6 +531,7 @@ def test_resnet18_class_found_under_both_module_names():
     assert type(net) is ResNet18Transfer and net.freeze == "all_but_fc"
     import cnn_estimators.models.resnet as resnet_module
 
+    assert "ResNet18Transfer" in dir(resnet_module)
     with pytest.raises(AttributeError, match="has no attribute 'ResNet19'"):
         resnet_module.ResNet19  # noqa: B018
 

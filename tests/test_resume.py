@@ -102,6 +102,42 @@ def test_resumed_fit_stops_early_where_the_uninterrupted_fit_stops(tmp_path, mon
     assert resumed.n_iter_ == 4 + 4
 
 
+def test_finished_run_loaded_then_continued_counts_patience_afresh(tmp_path):
+    params = dict(max_epochs=8, early_stopping=True, n_iter_no_change=3, tol=1.0)
+    resumable(tmp_path, **params).fit(X, Y)
+    loaded = resumable(tmp_path, **params).fit(X, Y)  # the finished run, not trained again
+    assert loaded.n_iter_ == 4
+    loaded.partial_fit(X, Y)  # a new training run: its first best, then three misses
+    assert loaded.n_iter_ == 4 + 4
+
+
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_killed_between_last_epoch_and_end_of_fit(tmp_path, monkeypatch, early_stopping):
+    # The state of the last epoch is written before the fit ends (best weights loaded,
+    # state marked complete). Killed in between, the resumed fit trains no epoch, but
+    # still ends like the uninterrupted fit.
+    from cnn_estimators.callbacks import BestCheckpoint
+
+    params = dict(max_epochs=4, early_stopping=early_stopping, n_iter_no_change=2, tol=1.0)
+    ref = CNNClassifier(**{**PARAMS, **params}, keep_best=True).fit(X, Y)
+    assert ref.n_iter_ == (3 if early_stopping else 4)
+
+    def killed(self, net, **kwargs):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(BestCheckpoint, "on_train_end", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        resumable(tmp_path, **params).fit(X, Y)
+    monkeypatch.undo()
+    (run,) = tmp_path.glob("run-*")
+    state = load_checkpoint(run / STATE_FILE)
+    assert not state["complete"] and state["epochs_done"] == ref.n_iter_
+    resumed = resumable(tmp_path, **params).fit(X, Y)
+    assert resumed.n_iter_ == ref.n_iter_  # no epoch trained
+    np.testing.assert_array_equal(resumed.predict_proba(X), ref.predict_proba(X))
+    assert load_checkpoint(run / STATE_FILE)["complete"]
+
+
 def test_other_data_or_parameters_start_their_own_run(tmp_path):
     resumable(tmp_path, max_epochs=1).fit(X, Y)
     resumable(tmp_path, max_epochs=1, lr=1e-3).fit(X, Y)

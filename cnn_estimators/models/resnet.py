@@ -110,8 +110,13 @@ def __getattr__(name: str) -> Any:
     if name == "ResNet18Transfer":
         from ._resnet18_net import ResNet18Transfer
 
+        globals()[name] = ResNet18Transfer  # found directly from now on
         return ResNet18Transfer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "ResNet18Transfer"})
 
 
 def _load_state_dict_file(path: str | os.PathLike[str]) -> Mapping[str, torch.Tensor]:
