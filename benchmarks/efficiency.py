@@ -122,7 +122,11 @@ def _time_convolution(conv: nn.Conv2d, shape: torch.Size, dtype: torch.dtype,
     """The training passes of ``conv`` alone: name -> (FLOPs, seconds)."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    from cnn_estimators.estimator import _one_channel_as_channels_last
+
     x = torch.randn(shape).to(dtype).contiguous(memory_format=torch.channels_last)
+    if shape[1] == 1:  # the estimator's strides for one channel (a no-op above)
+        x = _one_channel_as_channels_last(x)
     w = conv.weight.detach().to(dtype).contiguous(memory_format=torch.channels_last)
     settings = (conv.stride, conv.padding, conv.dilation, False, (0, 0), conv.groups)
     y = nn.functional.conv2d(x, w, None, conv.stride, conv.padding, conv.dilation, conv.groups)
