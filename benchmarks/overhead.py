@@ -15,11 +15,14 @@ compared in one run. Also inference: ``predict_proba`` vs a hand-written no_grad
   gets the float32 array as a user would pass it (its DataLoader stacks plain batches).
 - For the predictions, the hand loop's network gets the estimator's trained weights (the
   speed of a network depends a little on its weights), so the two loops run the same
-  function, and both start from the same uint8 images: the hand loop scales each batch
-  to [0, 1] inside its timer, as ``predict_proba`` must. The last column compares with a
-  hand loop given images scaled to float32 beforehand, outside its timer (a stricter
-  reference that leaves out work ``predict_proba(X_uint8)`` includes: about 4% of an mlp
-  prediction here).
+  function, and both start from the same input: uint8 images (the hand loop scales each
+  batch to [0, 1] inside its timer, as ``predict_proba`` must), or the same images as a
+  float32 array in [0, 1] (``predict_proba`` then checks them for NaN and infinity and
+  copies each batch, so that a module writing into its input cannot change the caller's
+  array). The last column compares ``predict_proba`` on uint8 images with the hand loop
+  on the float32 array (a stricter reference: the scaling was done before its timer).
+  The four loops run in rounds, in a shuffled order: a loop's position in a fixed order
+  changed its time by several percent.
 
 Targets (performance issue): fit ratio <= 1.05 for fashion_cnn and <= 1.10 for mlp;
 predict_proba throughput >= 0.95x the hand loop.
@@ -137,10 +140,9 @@ def hand_predict(model, X_u8):
     return time.perf_counter() - start
 
 
-def hand_predict_float(model, X_u8):
-    """The hand loop given float32 images scaled beforehand, outside its timer: a
-    stricter reference, since it leaves out work that ``predict_proba(X_u8)`` includes."""
-    X = channels_last_view(torch.from_numpy(np.ascontiguousarray(X_u8)).float().div_(255))
+def hand_predict_float(model, X_float):
+    """The hand loop given float32 images in [0, 1] (scaled before its timer started)."""
+    X = channels_last_view(torch.from_numpy(X_float))
     model.eval()
     start = time.perf_counter()
     with torch.no_grad():
@@ -149,9 +151,9 @@ def hand_predict_float(model, X_u8):
     return time.perf_counter() - start
 
 
-def ours_predict(est, X_u8):
+def ours_predict(est, X):
     start = time.perf_counter()
-    est.predict_proba(X_u8)
+    est.predict_proba(X)
     return time.perf_counter() - start
 
 
@@ -174,13 +176,15 @@ def main(argv=None):
     X, y = data.X_train, data.y_train
     print("| model | hand s/epoch | CNNClassifier s/epoch | skorch s/epoch | "
           "CNNClassifier / hand | CNNClassifier unfused / hand | skorch / hand | "
-          "predict_proba throughput / hand | predict_proba throughput / hand on "
-          "pre-scaled floats |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "predict_proba throughput / hand | on float32 input: predict_proba throughput / "
+          "hand | predict_proba(uint8) throughput / hand on float32 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    X_float = X.astype(np.float32) / 255  # the same images in [0, 1], C-ordered
+    order = np.random.default_rng(0)  # the order of the prediction loops in each round
     for name in args.models:
         hand_fit(name, X[:512], y[:512], 1)  # warm-up
         times = {"hand": [], "ours": [], "unfused": [], "skorch": []}
-        pred = {"hand": [], "hand_float": [], "ours": []}
+        pred = {"hand": [], "ours": [], "hand_float": [], "ours_float": []}
         for _ in range(args.repeats):
             t, model = hand_fit(name, X, y, args.epochs)
             times["hand"].append(t)
@@ -192,21 +196,30 @@ def main(argv=None):
             # Both loops predict with the same weights (the estimator's), so that only the
             # loops differ: trained weights alone change the speed by a few percent.
             model.load_state_dict(est.module_.state_dict())
+            loops = {
+                "hand": lambda m=model: hand_predict(m, X),
+                "ours": lambda e=est: ours_predict(e, X),
+                "hand_float": lambda m=model: hand_predict_float(m, X_float),
+                "ours_float": lambda e=est: ours_predict(e, X_float),
+            }
             for _ in range(args.predict_repeats):  # a prediction is short: time it often
-                pred["hand"].append(hand_predict(model, X))
-                pred["ours"].append(ours_predict(est, X))
-                pred["hand_float"].append(hand_predict_float(model, X))
+                # in a shuffled order: a loop's position in the round changed its time
+                for key in order.permutation(list(loops)):
+                    pred[key].append(loops[key]())
         m = {k: statistics.median(v) for k, v in times.items()}
         p = {k: statistics.median(v) for k, v in pred.items()}
         print(f"| {name} | {m['hand']:.2f} | {m['ours']:.2f} | {m['skorch']:.2f} | "
               f"{m['ours'] / m['hand']:.3f} | {m['unfused'] / m['hand']:.3f} | "
               f"{m['skorch'] / m['hand']:.3f} | "
-              f"{p['hand'] / p['ours']:.3f} | {p['hand_float'] / p['ours']:.3f} |", flush=True)
+              f"{p['hand'] / p['ours']:.3f} | {p['hand_float'] / p['ours_float']:.3f} | "
+              f"{p['hand_float'] / p['ours']:.3f} |", flush=True)
     print(f"\n{args.n_train} Fashion-MNIST images, {args.epochs} epoch(s) per fit (fit time / "
           f"epochs), medians of {args.repeats} interleaved repeats; predictions: medians of "
-          f"{args.repeats} x {args.predict_repeats} interleaved calls, every loop starting "
-          "from the same uint8 images, except the last column's hand loop, whose input was "
-          "scaled to float32 outside its timer; throughput ratio > 1 means faster than hand")
+          f"{args.repeats} x {args.predict_repeats} rounds of the four loops in shuffled "
+          "order; both loops of a column get the same input (uint8 images, or the same "
+          "images as float32 in [0, 1]), except the last column: predict_proba from uint8 "
+          "against the hand loop given float32 images scaled before its timer; throughput "
+          "ratio > 1 means faster than hand")
 
 
 if __name__ == "__main__":

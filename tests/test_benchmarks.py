@@ -73,7 +73,7 @@ def _run_benchmark(script: str, *args: str, timeout: int = 300) -> subprocess.Co
     [
         ("augmentation.py", "| data / network | images | preset |"),
         ("memory.py", "| images | array MB |"),
-        ("overhead.py", "| CNNClassifier unfused / hand |"),
+        ("overhead.py", "| on float32 input: predict_proba throughput / hand |"),
         ("tta.py", "| tta | views | test accuracy |"),
         ("transfer.py", "| freeze | cache | fit s |"),
         ("compile.py", "| compile | fit s | first epoch s |"),
