@@ -535,7 +535,8 @@ best_validation_score_, n_iter_, history_
     @property
     def _default_callbacks(self):
         accelerator = self._fit_accelerator()
-        n_train = self.__dict__.get("_n_train")
+        run = self.current_fit()
+        n_train = run.n_train if run is not None else None
         per_process = (
             accelerator is not None
             and accelerator.num_processes > 1
@@ -547,12 +548,12 @@ best_validation_score_, n_iter_, history_
         if per_process:  # the LR schedules count the steps of one process
             batches = -(-n_train // self.batch_size)
             steps = -(-batches // accelerator.num_processes)
-            self.__dict__["_n_train"] = steps * self.batch_size
+            run.n_train = steps * self.batch_size
         try:
             callbacks = super()._default_callbacks
         finally:
             if per_process:
-                self.__dict__["_n_train"] = n_train
+                run.n_train = n_train
         main = self._is_main_process()
         out = []
         for name, callback in callbacks:
@@ -743,7 +744,7 @@ best_validation_score_, n_iter_, history_
                     batch = (X_local, y_all)
                 self.notify("on_batch_end", batch=batch, training=False, **step)
                 batch_count += 1
-                if self.__dict__.get("_stop_requested"):
+                if self._stop_requested():
                     raise KeyboardInterrupt
         finally:
             if losses:

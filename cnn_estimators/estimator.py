@@ -24,7 +24,6 @@ import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.class_weight import compute_class_weight
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import Dataset as SkorchDataset
@@ -49,12 +48,13 @@ from ._feature_cache import (
     feature_bytes,
 )
 from ._io import load_checkpoint
+from ._labels import check_weighted_classes, encode, fit_classes, sample_weights
+from ._run import FitRun, RunFolderLock
 from ._validation import (
     check_images,
     check_labels,
     check_param,
     check_ragged_images,
-    check_sample_weight,
     is_int,
     is_ragged,
     is_real,
@@ -371,6 +371,7 @@ class CNNClassifier(NeuralNetClassifier):
     initialized_ = False
     history_ = None
     virtual_params_ = MappingProxyType({})
+    _fit_run: FitRun | None = None  # the fit in progress (see current_fit)
 
     def __init__(
         self,
@@ -541,6 +542,13 @@ class CNNClassifier(NeuralNetClassifier):
     def get_params(self, deep: bool = True, **kwargs: Any) -> dict[str, Any]:
         params = super().get_params(deep=deep, **kwargs)
         params["device"] = self.__dict__.get("device", "auto")
+        if deep:
+            # skorch lists the callbacks' current settings, read from callbacks built
+            # afresh (or at the last fit): the values set since (in __init__ or
+            # set_params), which the next fit applies, win.
+            for key, value in self.__dict__.items():
+                if key.startswith("callbacks__") and key in params:
+                    params[key] = value
         return params
 
     def _check_params(self) -> None:
@@ -661,6 +669,16 @@ class CNNClassifier(NeuralNetClassifier):
             ok=self.torch_threads is None
             or (is_int(self.torch_threads) and self.torch_threads >= 1),
         )
+        if self.checkpoint_dir is not None:
+            check_param(
+                "checkpoint_dir",
+                self.checkpoint_dir,
+                name,
+                kind="None or a folder (str or path; created if missing)",
+                ok=isinstance(self.checkpoint_dir, (str, os.PathLike))
+                and not Path(self.checkpoint_dir).is_file(),
+                hint="Give the folder to keep checkpoints in, not a file.",
+            )
         if self.resume and self.checkpoint_dir is None:
             raise ValueError(
                 f"resume=True needs a checkpoint_dir where {name} keeps the training state; "
@@ -874,7 +892,8 @@ class CNNClassifier(NeuralNetClassifier):
 
     @property
     def _default_callbacks(self):
-        n_train = self.__dict__.get("_n_train", 1)
+        run = self.current_fit()
+        n_train = run.n_train if run is not None else 1
         batch = self.batch_size if is_int(self.batch_size) and self.batch_size > 0 else n_train
         steps = max(1, -(-n_train // max(1, batch)))
         epochs = self.max_epochs if is_int(self.max_epochs) else 1
@@ -953,14 +972,14 @@ class CNNClassifier(NeuralNetClassifier):
         """Split off the validation set: ``train_split`` if given, else ``validation_fraction``."""
         if isinstance(self.train_split, PredefinedSplit):
             valid = self._dataset(*self._validation_input(self.train_split), None)
-            if self.__dict__.get("_features_cached"):
+            if self._fit_run.features_cached:
                 valid = ImageTensorDataset(compute_features(self, valid), valid.targets)
             return X, valid
         if self.train_split or not hasattr(X, "subset"):
             return super().get_split_datasets(X, y, **fit_params)
         if not self.validation_fraction:
             return X, None
-        train_idx, valid_idx = self.__dict__["_split"]
+        train_idx, valid_idx = self._fit_run.split
         return X.subset(train_idx), X.subset(valid_idx)
 
     def get_iterator(self, dataset, training=False):
@@ -974,8 +993,9 @@ class CNNClassifier(NeuralNetClassifier):
         shuffle = kwargs.pop("shuffle", training)
         # A DataLoader draws its workers' base seed from its generator, or from torch's
         # global one: evaluation uses a private generator, so predict leaves it untouched.
+        run = self.current_fit()
         generator = (
-            self.__dict__.get("_generator") if training else torch.Generator().manual_seed(0)
+            run.generator if training and run is not None else torch.Generator().manual_seed(0)
         )
         if (
             isinstance(dataset, ImageTensorDataset)
@@ -983,7 +1003,7 @@ class CNNClassifier(NeuralNetClassifier):
             and not training
             and not shuffle
             and not kwargs
-            and not self.__dict__.get("_fitting")
+            and run is None
             and not (dataset.images.device.type == "cpu" and self._on_cuda())
         ):
             # Prediction on in-memory images: no DataLoader needed (and none wanted: its
@@ -1043,7 +1063,7 @@ class CNNClassifier(NeuralNetClassifier):
                 history.record_batch(prefix + "_batch_size", get_len(X_batch))
                 self.notify("on_batch_end", batch=batch, training=training, **step)
                 batch_count += 1
-                if self.__dict__.get("_stop_requested"):
+                if self._stop_requested():
                     raise KeyboardInterrupt  # Ctrl-C arrived during this batch; it completed
         finally:  # also when interrupted: the history holds floats, never tensors
             if losses:
@@ -1087,7 +1107,8 @@ class CNNClassifier(NeuralNetClassifier):
                     TrainingInterrupted,
                     stacklevel=2,
                 )
-                self.__dict__["_interrupted"] = True
+                if self._fit_run is not None:
+                    self._fit_run.interrupted = True
             raise
 
     @contextlib.contextmanager
@@ -1116,7 +1137,8 @@ class CNNClassifier(NeuralNetClassifier):
             return
 
         def request_stop(signum, frame):
-            self.__dict__["_stop_requested"] = True
+            if self._fit_run is not None:
+                self._fit_run.stop_requested = True
             signal.signal(signal.SIGINT, previous)  # a second Ctrl-C interrupts at once
 
         signal.signal(signal.SIGINT, request_stop)
@@ -1212,9 +1234,10 @@ class CNNClassifier(NeuralNetClassifier):
         """
         module = self.__dict__.get("module_")
         criterion = self.__dict__.get("criterion_")
-        if getattr(module, "training", None) is training and getattr(
-            criterion, "training", training
-        ) is training:
+        if (
+            getattr(module, "training", None) is training
+            and getattr(criterion, "training", training) is training
+        ):
             return
         super()._set_training(training)
 
@@ -1237,11 +1260,12 @@ class CNNClassifier(NeuralNetClassifier):
         """Scale, transform and run one batch through the module (see ``precision``)."""
         if isinstance(x, Mapping):
             x = x["X"]
-        if self.__dict__.get("_features_cached"):  # inside fit: the frozen part's output
+        run = self._fit_run
+        if run is not None and run.features_cached:  # inside fit: the frozen part's output
             x = x.to(self.device, non_blocking=True) if self.device is not None else x
             return self._forward(x, self.module_.forward_head, **fit_params)
         training = self.module_.training
-        if not training and self.tta is not None and not self.__dict__.get("_fitting"):
+        if not training and self.tta is not None and run is None:
             return self._infer_tta(x, **fit_params)
         x = self._prepare_batch(x, training)
         return self._forward(x, **fit_params)
@@ -1334,61 +1358,6 @@ class CNNClassifier(NeuralNetClassifier):
             np.random.set_state(np_state)  # noqa: NPY002
             random.setstate(py_state)
 
-    def _encode(self, y: np.ndarray, classes: Any) -> tuple[np.ndarray, np.ndarray]:
-        if classes is not None:
-            classes = np.asarray(classes)
-            if len(np.unique(classes)) != len(classes):
-                raise ValueError(f"The 'classes' parameter has duplicates: {classes!r}.")
-            unseen = np.setdiff1d(np.unique(y), classes)
-            if len(unseen):
-                raise ValueError(
-                    f"y contains labels {unseen.tolist()!r} that are not in the 'classes' "
-                    f"parameter {classes.tolist()!r}."
-                )
-            order = np.argsort(classes, kind="stable")
-            y_enc = order[np.searchsorted(classes, y, sorter=order)]
-            return classes, y_enc.astype(np.int64)
-        classes, y_enc = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in the data, but "
-                f"the data contain only one class: {classes.tolist()[0]!r}."
-            )
-        return classes, y_enc.astype(np.int64)
-
-    def _sample_weights(self, sample_weight: Any, y_enc: np.ndarray, classes: np.ndarray):
-        n = len(y_enc)
-        sw = check_sample_weight(sample_weight, n, owner=type(self).__name__)
-        cw = self.class_weight
-        if cw is None:
-            return sw
-        if cw == "balanced":
-            present = np.unique(y_enc)
-            per_class = np.ones(len(classes))
-            per_class[present] = compute_class_weight("balanced", classes=present, y=y_enc)
-        else:
-            unknown = [k for k in cw if k not in set(classes.tolist())]
-            if unknown:
-                raise ValueError(
-                    f"The 'class_weight' dict has labels {unknown!r} that are not among the "
-                    f"classes {classes.tolist()!r}."
-                )
-            per_class = np.array([float(cw.get(c, 1.0)) for c in classes.tolist()])
-            if not np.all(np.isfinite(per_class)) or np.any(per_class < 0):
-                raise ValueError("The 'class_weight' values must be finite and non-negative.")
-        weights = per_class[y_enc].astype(np.float32)
-        return weights if sw is None else (weights * sw).astype(np.float32)
-
-    @staticmethod
-    def _check_weighted_classes(weights: np.ndarray | None, y_enc: np.ndarray) -> None:
-        if weights is None:
-            return
-        if len(np.unique(y_enc[weights > 0])) < 2:
-            raise ValueError(
-                "Only one class has images with a non-zero weight (sample_weight x "
-                "class_weight); the classifier needs at least 2 classes to learn from."
-            )
-
     def fit(self, X, y=None, sample_weight=None, **fit_params):
         """Fit the network on images ``X`` and labels ``y``.
 
@@ -1451,18 +1420,16 @@ class CNNClassifier(NeuralNetClassifier):
         y = check_labels(y, len(images), owner=name)
         if resume:
             classes = self.classes_
-            unseen = np.setdiff1d(np.unique(y), classes)
-            if len(unseen):
-                raise ValueError(
-                    f"y contains labels {unseen.tolist()!r} that were not seen at the first "
-                    f"fit (classes_ = {classes.tolist()!r}). Give all labels with the "
-                    "'classes' parameter or partial_fit(..., classes=...)."
-                )
-            y_enc = np.searchsorted(classes, y).astype(np.int64)
+            y_enc = encode(
+                y,
+                classes,
+                unseen="that were not seen at the first fit (classes_ = {classes}). Give all "
+                "labels with the 'classes' parameter or partial_fit(..., classes=...).",
+            )
         else:
-            classes, y_enc = self._encode(y, classes)
-        weights = self._sample_weights(sample_weight, y_enc, classes)
-        self._check_weighted_classes(weights, y_enc)
+            classes, y_enc = fit_classes(y, classes, owner=name)
+        weights = sample_weights(sample_weight, self.class_weight, y_enc, classes, owner=name)
+        check_weighted_classes(weights, y_enc)
         probe = self._probe(kind, images)
         if not resume:
             self._set_input_attributes(kind, images, probe, X, classes)
@@ -1470,21 +1437,26 @@ class CNNClassifier(NeuralNetClassifier):
 
         # Continued training draws new, still reproducible, randomness for each call.
         seed = self._fit_seed() + (len(self.history_) if resume else 0)
-        self.__dict__["_generator"] = torch.Generator().manual_seed(seed + 1)
         dataset = self._dataset(kind, images, y_enc, weights)
-        self.__dict__.pop("run_name_", None)
-        if self.resume is True and not resume:
-            self.run_name_ = "run-" + self._fingerprint(kind, images, y_enc, weights, seed)
+        split = None
         if not self.train_split and self.validation_fraction:
             split = self._split_indices(y_enc, seed)
-            self.__dict__["_split"] = split
-            self.__dict__["_n_train"] = len(split[0])
-        else:
-            self.__dict__["_n_train"] = len(images)
-        self.__dict__["_fitting"] = True
+        run = FitRun(
+            seed=seed,
+            generator=torch.Generator().manual_seed(seed + 1),
+            n_train=len(images) if split is None else len(split[0]),
+            split=split,
+        )
+        self.__dict__.pop("run_name_", None)
         self.features_cached_ = False
         self.data_on_device_ = False
+        self._fit_run = run
         try:
+            if self.resume is True and not resume:
+                self.run_name_ = "run-" + self._fingerprint(kind, images, y_enc, weights, seed)
+                run.lock = RunFolderLock(
+                    Path(self.checkpoint_dir) / self.run_name_, self.checkpoint_dir
+                ).acquire()
             with (
                 self._seeded(seed),
                 self._stop_after_batch_on_ctrl_c(),
@@ -1493,7 +1465,7 @@ class CNNClassifier(NeuralNetClassifier):
                 if not resume:
                     self.initialize()
                     epochs = self._restore_training_state()
-                    if epochs is not None and self.__dict__["_resume_state"]["complete"]:
+                    if epochs is not None and run.resume_state["complete"]:
                         self._set_training_attributes()  # a finished run: its result
                         return self
                     if epochs is not None:  # 0 epochs still end the fit (best weights)
@@ -1520,17 +1492,29 @@ class CNNClassifier(NeuralNetClassifier):
                         )
                     raise
         finally:
-            for key in (
-                "_generator",
-                "_split",
-                "_fitting",
-                "_resume_state",
-                "_stop_requested",
-                "_features_cached",
-            ):
-                self.__dict__.pop(key, None)
+            # However the fit ended: no temporary folder, lock or per-fit state is left.
+            checkpoint = dict(getattr(self, "callbacks_", None) or []).get("checkpoint")
+            if isinstance(checkpoint, BestCheckpoint):
+                checkpoint.end_fit()
+            run.close()
+            self._fit_run = None
         self._set_training_attributes()
         return self
+
+    def current_fit(self) -> FitRun | None:
+        """The state of the fit in progress (for callbacks), or None outside ``fit``.
+
+        Examples
+        --------
+        >>> from cnn_estimators import CNNClassifier
+        >>> CNNClassifier().current_fit() is None
+        True
+        """
+        return self._fit_run
+
+    def _stop_requested(self) -> bool:
+        run = self._fit_run
+        return run is not None and run.stop_requested
 
     def _on_cuda(self) -> bool:
         return self.device is not None and torch.device(self.device).type == "cuda"
@@ -1566,7 +1550,7 @@ class CNNClassifier(NeuralNetClassifier):
             if size > AUTO_CACHE_LIMIT_BYTES:
                 return dataset
         features = compute_features(self, dataset)
-        self.__dict__["_features_cached"] = True
+        self._fit_run.features_cached = True
         self.features_cached_ = True
         return self._dataset("tensor", features, y_enc, weights)
 
@@ -1675,14 +1659,11 @@ class CNNClassifier(NeuralNetClassifier):
         if y is None and isinstance(split.X, (ImageDatasetView, torch.utils.data.Dataset)):
             y = ImageDatasetView(split.X).targets
         y = check_labels(y, len(images), owner=type(self).__name__)
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if len(unseen):
-            raise ValueError(
-                f"The validation labels {unseen.tolist()!r} are not among the training "
-                f"classes {self.classes_.tolist()!r}."
-            )
-        order = np.argsort(self.classes_, kind="stable")
-        y_enc = order[np.searchsorted(self.classes_, y, sorter=order)]
+        y_enc = encode(
+            y,
+            self.classes_,
+            unseen="of the validation set are not among the training classes {classes}.",
+        )
         return kind, images, y_enc
 
     # ------------------------------------------------------------------ resume
@@ -1718,7 +1699,8 @@ class CNNClassifier(NeuralNetClassifier):
         """
         scheduler = dict(self.callbacks_).get("lr_scheduler")
         np_state = np.random.get_state()  # noqa: NPY002 -- the generator of this fit
-        generator = self.__dict__.get("_generator")
+        run = self.current_fit()
+        generator = run.generator if run is not None else None
         return {
             "format": 1,
             "versions": _versions(),
@@ -1784,9 +1766,10 @@ class CNNClassifier(NeuralNetClassifier):
             ("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, cached)
         )
         random.setstate(_python_rng_tuple(state["rng_python"]))
-        if state["rng_data"] is not None and "_generator" in self.__dict__:
-            self.__dict__["_generator"].set_state(state["rng_data"])
-        self.__dict__["_resume_state"] = state
+        run = self._fit_run
+        if state["rng_data"] is not None:
+            run.generator.set_state(state["rng_data"])
+        run.resume_state = state
         if state["complete"]:
             return 0
         early = dict(self.callbacks_).get("early_stopping")
@@ -1908,13 +1891,12 @@ class CNNClassifier(NeuralNetClassifier):
         """Accuracy on ``X``, ``y``; labels never seen at fit are an error."""
         self._check_fitted()
         y_arr = check_labels(y, len(y) if hasattr(y, "__len__") else -1, owner=type(self).__name__)
-        unseen = np.setdiff1d(np.unique(y_arr), self.classes_)
-        if len(unseen):
-            raise ValueError(
-                f"y contains labels {unseen.tolist()!r} that were not seen at fit "
-                f"(classes_ = {self.classes_.tolist()!r}); the classifier can never predict "
-                "them. Pass all labels at fit with the 'classes' parameter."
-            )
+        encode(
+            y_arr,
+            self.classes_,
+            unseen="that were not seen at fit (classes_ = {classes}); the classifier can never "
+            "predict them. Pass all labels at fit with the 'classes' parameter.",
+        )
         return super().score(X, y_arr, sample_weight=sample_weight)
 
     # ------------------------------------------------------------------ persistence
