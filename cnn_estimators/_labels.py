@@ -63,7 +63,7 @@ def fit_classes(y: np.ndarray, classes: Any, *, owner: str) -> tuple[np.ndarray,
         )
     if len(np.unique(classes)) != len(classes):
         raise ValueError(f"The 'classes' parameter has duplicates: {classes.tolist()!r}.")
-    hint = "that are not in the 'classes' parameter {classes}."
+    hint = "y contains labels {labels} that are not in the 'classes' parameter {classes}."
     return classes, encode(y, classes, unseen=hint)
 
 
@@ -77,13 +77,13 @@ def encode(y: Any, classes: np.ndarray, *, unseen: str) -> np.ndarray:
     classes : ndarray
         The classes, in the order of the network's outputs (not necessarily sorted).
     unseen : str
-        The end of the message raised for labels not in ``classes``, after "y contains
-        labels [...]"; ``{classes}`` is replaced by the list of classes.
+        The message raised for labels not in ``classes``: ``{labels}`` is replaced by the
+        list of those labels, ``{classes}`` by the list of classes.
 
     Examples
     --------
     >>> import numpy as np
-    >>> encode(np.array([3, 7, 3]), np.array([7, 3]), unseen="unknown").tolist()
+    >>> encode(np.array([3, 7, 3]), np.array([7, 3]), unseen="{labels} unknown").tolist()
     [1, 0, 1]
     """
     y = np.asarray(y)
@@ -95,8 +95,7 @@ def encode(y: Any, classes: np.ndarray, *, unseen: str) -> np.ndarray:
     if not np.all(found):
         missing = np.unique(y[~found])
         raise ValueError(
-            f"y contains labels {missing.tolist()!r} "
-            + unseen.format(classes=repr(classes.tolist()))
+            unseen.format(labels=repr(missing.tolist()), classes=repr(classes.tolist()))
         )
     return order[positions].astype(np.int64)
 

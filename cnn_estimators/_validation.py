@@ -6,10 +6,11 @@ produces a message that names what was expected, what was given and how to fix i
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 __all__ = [
+    "check_image_container",
     "check_images",
     "check_labels",
     "check_param",
@@ -74,6 +76,7 @@ def is_real(value: Any) -> bool:
 
 def _as_array(X: Any, owner: str) -> np.ndarray:
     """Turn tensors, lists and data frames into a numeric numpy array (no copy if possible)."""
+    check_image_container(X, owner)
     if isinstance(X, torch.Tensor):
         X = X.detach()
         if X.device.type != "cpu":
@@ -96,6 +99,34 @@ def _as_array(X: Any, owner: str) -> np.ndarray:
                 "for example with torchvision.transforms.Resize."
             ) from exc
     return X
+
+
+def check_image_container(X: Any, owner: str) -> None:
+    """Refuse what cannot hold images (None, generators, tensors without data) up front.
+
+    Examples
+    --------
+    >>> check_image_container(None, "Est")
+    Traceback (most recent call last):
+    ...
+    TypeError: Est expected images (an array, a torch tensor, a list of images or a dataset); got None instead.
+    """  # noqa: E501
+    if X is None:
+        raise TypeError(
+            f"{owner} expected images (an array, a torch tensor, a list of images or a "
+            "dataset); got None instead."
+        )
+    if isinstance(X, Iterator) or inspect.isgenerator(X):
+        raise TypeError(
+            f"{owner} expected images it can index and count; got a {type(X).__name__} "
+            "(an iterator, readable only once). Collect it first, e.g. "
+            "np.stack(list(images))."
+        )
+    if isinstance(X, torch.Tensor) and X.device.type == "meta":
+        raise ValueError(
+            f"{owner} got a tensor on the 'meta' device, which has a shape but no values. "
+            "Create the images on the CPU (or a GPU) instead."
+        )
 
 
 def _check_object_values(X: np.ndarray, owner: str) -> None:
@@ -353,6 +384,14 @@ def check_labels(y: Any, n_samples: int, *, owner: str) -> np.ndarray:
         )
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError(f"{owner} got NaN or infinite values in y; labels must be finite.")
+    if y.dtype == object:
+        kinds = {type(v).__name__ for v in y.flat if not isinstance(v, str)}
+        if kinds and any(isinstance(v, str) for v in y.flat):
+            raise ValueError(
+                f"{owner} got labels of mixed types in y (str and {', '.join(sorted(kinds))}); "
+                "labels must all be strings or all numbers. Convert them, e.g. "
+                "y.astype(str)."
+            )
     check_classification_targets(y)
     target_type = type_of_target(y)
     if target_type not in ("binary", "multiclass"):

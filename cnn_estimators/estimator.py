@@ -40,7 +40,14 @@ from ._data import (
     SequentialBatches,
     SizeBucketSampler,
 )
-from ._device import bf16_supported, cudnn_benchmark, fits_in_device_memory, resolve_device
+from ._device import (
+    bf16_supported,
+    check_device_available,
+    cudnn_benchmark,
+    device_memory_bytes,
+    fits_in_device_memory,
+    resolve_device,
+)
 from ._feature_cache import (
     AUTO_CACHE_LIMIT_BYTES,
     cache_obstacle,
@@ -182,6 +189,17 @@ def _one_channel_as_channels_last(x: torch.Tensor) -> torch.Tensor:
     x = x.contiguous()
     h, w = x.shape[2], x.shape[3]
     return x.as_strided(x.shape, (h * w, 1, w, 1))
+
+
+def _checked_batch(x: Any, what: str) -> torch.Tensor:
+    """``x`` if it is a tensor; a clear error naming the transform that returned it if not."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"{what} must return the transformed batch as a torch.Tensor (B, C, H, W); it "
+            f"returned {type(x).__name__} instead. Check that the function ends with "
+            "'return x'."
+        )
+    return x
 
 
 def _softmax(logits: torch.Tensor) -> torch.Tensor:
@@ -707,6 +725,18 @@ class CNNClassifier(NeuralNetClassifier):
                 "in (0, 1), e.g. 0.1."
             )
         resolve_device(self.__dict__.get("device", "auto"))
+        check_device_available(self.device, name)
+        for key in ("train_transform", "eval_transform"):
+            value = getattr(self, key)
+            check_param(
+                key,
+                value,
+                name,
+                kind="None or a callable mapping an image batch to an image batch",
+                ok=value is None or callable(value),
+                hint="For example torchvision.transforms.v2.RandomHorizontalFlip() or "
+                "cnn_estimators.augmentation('cifar10').",
+            )
         check_param(
             "callbacks",
             self.callbacks,
@@ -728,6 +758,12 @@ class CNNClassifier(NeuralNetClassifier):
                 f"of {type(self.criterion).__name__} instead. Pass the class and its "
                 "arguments as criterion__<name>, e.g. criterion=nn.CrossEntropyLoss, "
                 "criterion__label_smoothing=0.1."
+            )
+        if not callable(self.criterion):
+            raise TypeError(
+                f"The 'criterion' parameter of {name} must be a loss class such as "
+                f"torch.nn.CrossEntropyLoss (the default), with its arguments as "
+                f"criterion__<name>; got {self.criterion!r} instead."
             )
         if isinstance(self.module, str):
             get_model_info(self.module)  # raises with the valid names and a suggestion
@@ -803,6 +839,8 @@ class CNNClassifier(NeuralNetClassifier):
                 f"{n_classes} classes found in y; remove module__num_classes to infer it."
             )
         if isinstance(self.module, str):
+            if not get_model_info(self.module).variable_input_size:
+                self._check_module_size(kwargs)
             module = get_model(self.module, **kwargs)
         else:
             module = self.module(**self._accepted_kwargs(self.module, kwargs, user))
@@ -811,6 +849,37 @@ class CNNClassifier(NeuralNetClassifier):
             module = module.double()
         self.module_ = module
         return self
+
+    def _check_module_size(self, kwargs: dict) -> None:
+        """Refuse, before allocating it, a network sized from the images that cannot fit.
+
+        A dense layer after flattening grows with the image size (a 4096x4096 image into
+        'mlp' needs 67 GB of weights). The network is built on the 'meta' device, which
+        allocates nothing, and its weights, gradients and two optimizer moments are
+        compared with the memory of the training device.
+        """
+        with torch.device("meta"):
+            probe = get_model(self.module, **kwargs)
+        sizes = {name: p.numel() * 4 for name, p in probe.named_parameters()}
+        need = 4 * sum(sizes.values())  # weights, gradients, two optimizer moments
+        limit = device_memory_bytes(self.device or "cpu")
+        if limit is None or need <= limit:
+            return
+        layer = max(sizes, key=sizes.get)
+        shape = self.__dict__.get("_net_shape")
+        fits = ""
+        if shape is not None:
+            scale = (limit / need) ** 0.5
+            h, w = max(1, int(shape[1] * scale)), max(1, int(shape[2] * scale))
+            fits = f" Images of about {h}x{w} pixels would fit."
+        raise ValueError(
+            f"Model {self.module!r} sized for images of shape {shape} needs about "
+            f"{need / 2**30:.1f} GiB to train (weights, gradients and optimizer state; its "
+            f"layer {layer!r} alone has {sizes[layer] // 4:,} weights), more than the "
+            f"{limit / 2**30:.1f} GiB of {self.device or 'cpu'!r}.{fits} Downscale the "
+            "images (e.g. eval_transform=torchvision.transforms.v2.Resize((64, 64))) or "
+            "use a model with global pooling, such as 'global_pool_cnn'."
+        )
 
     @staticmethod
     def _accepted_kwargs(cls: Any, kwargs: dict, user: dict) -> dict:
@@ -1216,11 +1285,11 @@ class CNNClassifier(NeuralNetClassifier):
         elif x.dtype != target:
             x = x.to(target)
         if training and self.train_transform is not None:
-            x = self.train_transform(x)
+            x = _checked_batch(self.train_transform(x), "train_transform")
         if view is not None:
-            x = view(x)
+            x = _checked_batch(view(x), "a tta view")
         if self.eval_transform is not None:
-            x = self.eval_transform(x)
+            x = _checked_batch(self.eval_transform(x), "eval_transform")
         if x.ndim == 4 and x.shape[1] == 1:
             x = _one_channel_as_channels_last(x)
         return x
@@ -1423,8 +1492,9 @@ class CNNClassifier(NeuralNetClassifier):
             y_enc = encode(
                 y,
                 classes,
-                unseen="that were not seen at the first fit (classes_ = {classes}). Give all "
-                "labels with the 'classes' parameter or partial_fit(..., classes=...).",
+                unseen="y contains labels {labels} that were not seen at the first fit "
+                "(classes_ = {classes}). Give all labels with the 'classes' parameter or "
+                "partial_fit(..., classes=...).",
             )
         else:
             classes, y_enc = fit_classes(y, classes, owner=name)
@@ -1662,7 +1732,7 @@ class CNNClassifier(NeuralNetClassifier):
         y_enc = encode(
             y,
             self.classes_,
-            unseen="of the validation set are not among the training classes {classes}.",
+            unseen="The validation labels {labels} are not among the training classes {classes}.",
         )
         return kind, images, y_enc
 
@@ -1894,8 +1964,9 @@ class CNNClassifier(NeuralNetClassifier):
         encode(
             y_arr,
             self.classes_,
-            unseen="that were not seen at fit (classes_ = {classes}); the classifier can never "
-            "predict them. Pass all labels at fit with the 'classes' parameter.",
+            unseen="y contains labels {labels} that were not seen at fit (classes_ = {classes}); "
+            "the classifier can never predict them. Pass all labels at fit with the 'classes' "
+            "parameter.",
         )
         return super().score(X, y_arr, sample_weight=sample_weight)
 

@@ -25,6 +25,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validat
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._labels import encode, sample_weights
 from ._validation import check_labels
 from .adapters import ImageDatasetView
 from .estimator import OPTIMIZERS, CNNClassifier
@@ -670,7 +671,7 @@ def lr_find(
         # 3. The whole data set, through the estimator's own data path.
         kind, images = est._input(X, fitting=False)
         y_enc = _positions(est.classes_, y).astype(np.int64)
-        weights = est._sample_weights(None, y_enc, est.classes_)
+        weights = sample_weights(None, est.class_weight, y_enc, est.classes_, owner="lr_find")
         dataset = est._dataset(kind, images, y_enc, weights)
 
         lrs = np.geomspace(start_lr, end_lr, int(num_iter))
@@ -736,16 +737,11 @@ def _labels(estimator: Any, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _positions(classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Column of each label in ``classes`` (ValueError for unknown labels)."""
-    order = np.argsort(classes, kind="stable")
-    found = np.clip(np.searchsorted(classes, labels, sorter=order), 0, len(classes) - 1)
-    pos = order[found]
-    if not np.array_equal(classes[pos], labels):
-        unseen = np.setdiff1d(np.unique(labels), classes)
-        raise ValueError(
-            f"y contains labels {unseen.tolist()!r} that the estimator never saw "
-            f"(classes_ = {classes.tolist()!r})."
-        )
-    return pos
+    return encode(
+        labels,
+        classes,
+        unseen="y contains labels {labels} that the estimator never saw (classes_ = {classes}).",
+    )
 
 
 def _predict(estimator: Any, X: Any) -> tuple[np.ndarray, np.ndarray | None]:

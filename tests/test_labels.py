@@ -41,7 +41,7 @@ def small(**params):
 def test_encode_is_the_position_in_classes_in_any_order(classes, picks):
     classes = np.array(classes)
     y = classes[[p % len(classes) for p in picks]]
-    y_enc = encode(y, classes, unseen="x")
+    y_enc = encode(y, classes, unseen="{labels}")
     np.testing.assert_array_equal(classes[y_enc], y)
 
 
@@ -60,8 +60,10 @@ def test_fit_classes_without_classes_sorts():
 
 
 def test_unseen_labels_are_named():
-    with pytest.raises(ValueError, match=r"y contains labels \['z'\] not in \['b', 'a'\]"):
-        encode(np.array(["a", "z"]), np.array(["b", "a"]), unseen="not in {classes}")
+    with pytest.raises(ValueError, match=r"labels \['z'\] not in \['b', 'a'\]"):
+        encode(
+            np.array(["a", "z"]), np.array(["b", "a"]), unseen="labels {labels} not in {classes}"
+        )
 
 
 def test_class_weight_follows_the_given_class_order():
