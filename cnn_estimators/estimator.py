@@ -10,9 +10,7 @@ import json
 import os
 import random
 import re
-import signal
 import sys
-import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +21,6 @@ import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import Dataset as SkorchDataset
@@ -57,6 +54,14 @@ from ._feature_cache import (
 from ._io import load_checkpoint
 from ._labels import check_weighted_classes, encode, fit_classes, sample_weights
 from ._run import FitRun, RunFolderLock
+from ._runtime import (
+    fit_seed,
+    python_rng_state,
+    python_rng_tuple,
+    seeded,
+    stop_after_batch_on_ctrl_c,
+    torch_threads,
+)
 from ._validation import (
     check_images,
     check_labels,
@@ -166,16 +171,6 @@ def _stable_repr(value: Any) -> str:
     if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
         return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', value)}"
     return re.sub(r" at 0x[0-9a-f]+", "", repr(value))
-
-
-def _python_rng_state() -> list:
-    version, internal, gauss = random.getstate()
-    return [version, list(internal), gauss]
-
-
-def _python_rng_tuple(state: list) -> tuple:
-    version, internal, gauss = state
-    return (version, tuple(internal), gauss)
 
 
 def _one_channel_as_channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -1180,41 +1175,14 @@ class CNNClassifier(NeuralNetClassifier):
                     self._fit_run.interrupted = True
             raise
 
-    @contextlib.contextmanager
     def _threads(self):
         """Run with ``torch_threads`` torch threads, restoring the caller's count."""
-        if self.torch_threads is None:
-            yield
-            return
-        previous = torch.get_num_threads()
-        torch.set_num_threads(int(self.torch_threads))
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
+        return torch_threads(self.torch_threads)
 
-    @contextlib.contextmanager
-    def _stop_after_batch_on_ctrl_c(self):
-        """During fit, a first Ctrl-C stops training after the current batch; a second one
-        interrupts at once. Only in the main thread (where Python delivers signals)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = signal.getsignal(signal.SIGINT)
-        if previous is not signal.default_int_handler:
-            yield  # someone else handles Ctrl-C (a notebook kernel, a test runner...)
-            return
-
-        def request_stop(signum, frame):
-            if self._fit_run is not None:
-                self._fit_run.stop_requested = True
-            signal.signal(signal.SIGINT, previous)  # a second Ctrl-C interrupts at once
-
-        signal.signal(signal.SIGINT, request_stop)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    def _request_stop(self) -> None:
+        """Ask the fit in progress to stop after its current batch (the first Ctrl-C)."""
+        if self._fit_run is not None:
+            self._fit_run.stop_requested = True
 
     def _keeps_best(self) -> bool:
         return self.keep_best is True or self.checkpoint_dir is not None
@@ -1401,31 +1369,11 @@ class CNNClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------------ fit
     def _fit_seed(self) -> int:
-        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+        return fit_seed(self.random_state)
 
-    @contextlib.contextmanager
     def _seeded(self, seed: int):
-        """Seed torch, numpy and ``random`` for the fit, then restore the caller's state.
-
-        Code run during training (dropout, augmentation, DataLoader workers, a user's
-        transform drawing from numpy) is reproducible, and nothing outside the fit sees a
-        changed global generator.
-        """
-        device = torch.device(self.device or "cpu")
-        cuda = [device.index or 0] if device.type == "cuda" else []
-        np_state = np.random.get_state()  # noqa: NPY002 -- the legacy global generator
-        py_state = random.getstate()
-        try:
-            with torch.random.fork_rng(devices=cuda), self._threads():
-                torch.default_generator.manual_seed(seed)
-                if cuda:
-                    torch.cuda.manual_seed(seed)
-                np.random.seed(seed)  # noqa: NPY002 -- restored below
-                random.seed(seed)
-                yield
-        finally:
-            np.random.set_state(np_state)  # noqa: NPY002
-            random.setstate(py_state)
+        """Seed torch, numpy and ``random`` for the fit; see :func:`._runtime.seeded`."""
+        return seeded(seed, self.device, self.torch_threads)
 
     def fit(self, X, y=None, sample_weight=None, **fit_params):
         """Fit the network on images ``X`` and labels ``y``.
@@ -1529,7 +1477,7 @@ class CNNClassifier(NeuralNetClassifier):
                 ).acquire()
             with (
                 self._seeded(seed),
-                self._stop_after_batch_on_ctrl_c(),
+                stop_after_batch_on_ctrl_c(self._request_stop),
                 cudnn_benchmark(self.device or "cpu", enabled=kind == "tensor"),
             ):
                 if not resume:
@@ -1796,7 +1744,7 @@ class CNNClassifier(NeuralNetClassifier):
                 int(np_state[3]),
                 float(np_state[4]),
             ],
-            "rng_python": _python_rng_state(),
+            "rng_python": python_rng_state(),
             "rng_data": generator.get_state() if generator is not None else None,
         }
 
@@ -1835,7 +1783,7 @@ class CNNClassifier(NeuralNetClassifier):
         np.random.set_state(  # noqa: NPY002 -- restored after the fit by _seeded
             ("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, cached)
         )
-        random.setstate(_python_rng_tuple(state["rng_python"]))
+        random.setstate(python_rng_tuple(state["rng_python"]))
         run = self._fit_run
         if state["rng_data"] is not None:
             run.generator.set_state(state["rng_data"])
