@@ -20,6 +20,7 @@ from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 __all__ = [
+    "PixelRangeWarning",
     "check_image_container",
     "check_images",
     "check_labels",
@@ -127,6 +128,41 @@ def check_image_container(X: Any, owner: str) -> None:
             f"{owner} got a tensor on the 'meta' device, which has a shape but no values. "
             "Create the images on the CPU (or a GPU) instead."
         )
+
+
+class PixelRangeWarning(UserWarning):
+    """Float images with values above 1 and none below 0 (e.g. pixels in [0, 255])."""
+
+
+def warn_on_pixel_range(images: torch.Tensor, owner: str) -> None:
+    """Warn when float images look like unscaled 8-bit pixels; they are never rescaled.
+
+    The networks and their learning rates are tuned for pixels in [0, 1] (what uint8
+    images are scaled to) or standardised ones (mean 0). Float images in [0, 255] are
+    used as given and train markedly worse, so the user is told how to scale them.
+
+    Examples
+    --------
+    >>> import torch, warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_on_pixel_range(torch.full((2, 1, 4, 4), 200.0), "Est")
+    >>> print(caught[0].message)
+    Est got float images with values in [200, 200]: they are used as given, but the networks train best on pixels in [0, 1]. Divide them by their maximum (X / 200.0 here; X / 255 for 8-bit pixels), or pass uint8 images, which are scaled to [0, 1] per batch.
+    """  # noqa: E501
+    if not images.is_floating_point() or images.numel() == 0:
+        return
+    low, high = (float(v) for v in torch.aminmax(images))
+    if low < 0 or high <= 1:
+        return
+    warnings.warn(
+        f"{owner} got float images with values in [{low:g}, {high:g}]: they are used as "
+        "given, but the networks train best on pixels in [0, 1]. Divide them by their "
+        f"maximum (X / {high:g} here; X / 255 for 8-bit pixels), or pass uint8 images, "
+        "which are scaled to [0, 1] per batch.",
+        PixelRangeWarning,
+        stacklevel=4,
+    )
 
 
 def _check_object_values(X: np.ndarray, owner: str) -> None:

@@ -63,6 +63,7 @@ from ._runtime import (
     torch_threads,
 )
 from ._validation import (
+    PixelRangeWarning,
     check_images,
     check_labels,
     check_param,
@@ -70,6 +71,7 @@ from ._validation import (
     is_int,
     is_ragged,
     is_real,
+    warn_on_pixel_range,
 )
 from .adapters import ImageDatasetView, LazyImageDataset, PredefinedSplit
 from .callbacks import (
@@ -87,6 +89,7 @@ __all__ = [
     "PRECISIONS",
     "TTA_VIEWS",
     "CNNClassifier",
+    "PixelRangeWarning",
     "TrainingDivergedError",
     "TrainingInterrupted",
 ]
@@ -1003,7 +1006,9 @@ class CNNClassifier(NeuralNetClassifier):
     def _images(self, X: Any, *, fitting: bool) -> tuple[torch.Tensor, bool]:
         name = type(self).__name__
         if fitting:
-            return check_images(X, owner=name, image_shape=self.image_shape)
+            images, was_flat = check_images(X, owner=name, image_shape=self.image_shape)
+            warn_on_pixel_range(images, name)
+            return images, was_flat
         return check_images(
             X,
             owner=name,

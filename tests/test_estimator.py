@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -782,3 +783,35 @@ def test_uint8_images_are_scaled_to_unit_range_in_every_precision(precision):
     got = torch.cat(seen)
     assert got.dtype == dtype
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("scale", "offset", "warns"),
+    [(255.0, 0.0, True), (16.0, 0.0, True), (1.0, 0.0, False), (3.0, -1.5, False)],
+    ids=["0-255", "0-16", "0-1", "standardised"],
+)
+def test_float_images_above_one_warn_once_and_are_not_rescaled(scale, offset, warns):
+    from cnn_estimators.estimator import PixelRangeWarning
+
+    X, y = make_images(n=20)
+    X = (X * scale + offset).astype(np.float32)
+    seen = []
+    est = small(max_epochs=2, eval_transform=lambda x: seen.append(float(x.max())) or x)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+        est.predict(X)
+    ours = [w for w in caught if issubclass(w.category, PixelRangeWarning)]
+    assert len(ours) == (1 if warns else 0)  # once per fit, never per batch or predict
+    if warns:
+        assert f"X / {X.max():g} here; X / 255 for 8-bit pixels" in str(ours[0].message)
+    assert max(seen) == pytest.approx(float(X.max()))  # used as given, never rescaled
+
+
+def test_uint8_images_do_not_warn_about_their_range():
+    from cnn_estimators.estimator import PixelRangeWarning
+
+    X, y = make_images(n=20, dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PixelRangeWarning)
+        small(max_epochs=1).fit(X, y)
