@@ -161,7 +161,7 @@ def warn_on_pixel_range(images: torch.Tensor, owner: str) -> None:
         f"maximum (X / {high:g} here; X / 255 for 8-bit pixels), or pass uint8 images, "
         "which are scaled to [0, 1] per batch.",
         PixelRangeWarning,
-        stacklevel=4,
+        stacklevel=6,  # the caller of fit: fit -> _fit -> _input -> _images -> here
     )
 
 

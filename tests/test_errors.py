@@ -270,7 +270,7 @@ def test_fit_and_predict_on_things_that_are_not_images(fitted_mlp, X, error, mat
 @pytest.mark.parametrize("module", ["mlp", "fashion_cnn"])
 def test_fit_images_too_large_for_a_dense_layer(module, monkeypatch):
     # The same answer on any machine: as if the CPU had 16 GiB.
-    monkeypatch.setattr("cnn_estimators.estimator.device_memory_bytes", lambda device: 16 << 30)
+    monkeypatch.setattr("cnn_estimators._components.device_memory_bytes", lambda device: 16 << 30)
     big = np.zeros((2, 1, 4096, 4096), dtype=np.uint8)
     with pytest.raises(
         ValueError,
