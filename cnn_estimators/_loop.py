@@ -9,6 +9,7 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -110,6 +111,12 @@ class LoopMixin:
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         """One pass over ``iterator``; like skorch's, without a host sync per batch.
 
+        The one copy of skorch's per-batch loop in this package (``NeuralNet.
+        run_single_epoch`` of skorch 1.4: notify, step, record loss and batch size,
+        notify), kept because skorch reads each loss with ``loss.item()`` inline, with no
+        smaller step to override. Subclasses change it through
+        :meth:`_batch_for_callbacks`.
+
         skorch reads every batch loss with ``loss.item()``, which waits for the device each
         batch. Here the losses stay on the device and are written into the history as
         floats once, at the end of the pass (before the ``on_epoch_end`` callbacks read
@@ -127,11 +134,11 @@ class LoopMixin:
             for batch in iterator:
                 self.notify("on_batch_begin", batch=batch, training=training)
                 step = step_fn(batch, **fit_params)
+                batch, size = self._batch_for_callbacks(batch, step)
                 loss = step["loss"].detach()
                 losses.append(loss)
                 history.record_batch(prefix + "_loss", loss)
-                X_batch = batch[0] if isinstance(batch, (tuple, list)) else batch
-                history.record_batch(prefix + "_batch_size", get_len(X_batch))
+                history.record_batch(prefix + "_batch_size", size)
                 self.notify("on_batch_end", batch=batch, training=training, **step)
                 batch_count += 1
                 if self._stop_requested():
@@ -145,6 +152,15 @@ class LoopMixin:
         if training and not all(np.isfinite(values)):
             self._raise_diverged(values)
         history.record(prefix + "_batch_count", batch_count)
+
+    def _batch_for_callbacks(self, batch: Any, step: dict) -> tuple[Any, int]:
+        """The batch that ``on_batch_end`` sees, and its size in the history.
+
+        The batch as it came, sized by its images. A hook: the Accelerate variant gives
+        the callbacks the labels gathered from every process instead.
+        """
+        X_batch = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return batch, get_len(X_batch)
 
     def _raise_diverged(self, values: list[float]) -> None:
         bad = next(i for i, v in enumerate(values) if not np.isfinite(v))
