@@ -241,7 +241,7 @@ class ParamsMixin:
                 "arguments as criterion__<name>, e.g. criterion=nn.CrossEntropyLoss, "
                 "criterion__label_smoothing=0.1."
             )
-        if not callable(self.criterion):
+        if self.criterion is not None and not callable(self.criterion):  # None: trimmed
             raise TypeError(
                 f"The 'criterion' parameter of {name} must be a loss class such as "
                 f"torch.nn.CrossEntropyLoss (the default), with its arguments as "

@@ -148,7 +148,7 @@ def warn_on_pixel_range(images: torch.Tensor, owner: str) -> None:
     ...     warnings.simplefilter("always")
     ...     warn_on_pixel_range(torch.full((2, 1, 4, 4), 200.0), "Est")
     >>> print(caught[0].message)
-    Est got float images with values in [200, 200]: they are used as given, but the networks train best on pixels in [0, 1]. Divide them by their maximum (X / 200.0 here; X / 255 for 8-bit pixels), or pass uint8 images, which are scaled to [0, 1] per batch.
+    Est got float images with values in [200, 200]: they are used as given, but the networks train best on pixels in [0, 1]. Divide them by their maximum (X / 200 here; X / 255 for 8-bit pixels), or pass uint8 images, which are scaled to [0, 1] per batch.
     """  # noqa: E501
     if not images.is_floating_point() or images.numel() == 0:
         return
