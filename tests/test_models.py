@@ -178,6 +178,20 @@ def test_models_can_be_pickled(name):
         torch.testing.assert_close(clone(x), model(x))
 
 
+def test_course_names_keep_the_module_saved_files_name():
+    # Saved estimators (cnn_estimators.persistence) and pickles name a class or builder
+    # "module:qualname"; the course networks' said cnn_estimators.models.course before
+    # MLP, mlp and ConvClassifier moved to private modules, and still do.
+    from cnn_estimators.models import course
+    from cnn_estimators.persistence import _ref, _resolve
+
+    for name in course.__all__:
+        obj = getattr(course, name)
+        assert _ref(obj) == f"cnn_estimators.models.course:{name}"
+        assert _resolve(_ref(obj)) is obj
+    assert b"models._" not in pickle.dumps(_build("mlp", 1, (8, 8)))
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_outputs_logits_without_softmax(name):
     model = _build(name, 3, (32, 32))
