@@ -26,6 +26,7 @@ from cnn_estimators.datasets import (
     MNIST_CLASSES,
     ImageData,
     _loaders,
+    _sources,
     get_data_home,
     load_cifar10,
     load_digits_images,
@@ -37,7 +38,7 @@ from cnn_estimators.datasets import (
 )
 
 REAL_MD5S = _loaders._known_md5s
-REAL_DEBIAN_DIRS = list(_loaders.DEBIAN_FASHION_MNIST_DIRS)
+REAL_DEBIAN_DIRS = list(_sources.DEBIAN_FASHION_MNIST_DIRS)
 DEBIAN_TRAIN_IMAGES = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 IDX_CODES = {
@@ -140,7 +141,7 @@ def isolated(monkeypatch, tmp_path):
     """No env var, a fresh HOME, no Debian copy, no MD5 table, no network."""
     monkeypatch.delenv("CNN_ESTIMATORS_DATA", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(_loaders, "DEBIAN_FASHION_MNIST_DIRS", [tmp_path / "no-debian"])
+    monkeypatch.setattr(_sources, "DEBIAN_FASHION_MNIST_DIRS", [tmp_path / "no-debian"])
     monkeypatch.setattr(_loaders, "_known_md5s", lambda key: {})
 
     def no_network(*args, **kwargs):
@@ -281,7 +282,7 @@ def test_search_order(tmp_path, monkeypatch):
     make_idx_dataset(tmp_path / "home" / "cnn_estimators_data" / "FashionMNIST" / "raw", n_train=30)
     make_idx_dataset(tmp_path / "debian", n_train=40, gz=True)
     monkeypatch.setenv("CNN_ESTIMATORS_DATA", str(tmp_path / "env"))
-    monkeypatch.setattr(_loaders, "DEBIAN_FASHION_MNIST_DIRS", [tmp_path / "debian"])
+    monkeypatch.setattr(_sources, "DEBIAN_FASHION_MNIST_DIRS", [tmp_path / "debian"])
 
     assert len(load_fashion_mnist(data_home=tmp_path / "arg").y_train) == 10  # arg first
     assert len(load_fashion_mnist().y_train) == 20  # then the env var
@@ -747,7 +748,7 @@ def test_train_valid_split_default_is_50k_10k_scheme():
 
 @pytest.fixture
 def debian_fashion(monkeypatch):
-    monkeypatch.setattr(_loaders, "DEBIAN_FASHION_MNIST_DIRS", REAL_DEBIAN_DIRS)
+    monkeypatch.setattr(_sources, "DEBIAN_FASHION_MNIST_DIRS", REAL_DEBIAN_DIRS)
     monkeypatch.setattr(_loaders, "_known_md5s", REAL_MD5S)  # real MD5 checks
 
 
