@@ -10,12 +10,13 @@ always parsed and validated by this package's own parsers.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ._base import ImageData, _check_count, _stratified_subset
+from ._base import ImageData, _check_count, _check_label_range, _stratified_subset
 from ._cifar import _parse_cifar_batch, _parse_cifar_meta
 from ._idx import _parse_idx, _read_bytes
 from ._sources import (
@@ -138,12 +139,7 @@ def _load_idx_split(
             f"image/label count mismatch: {images_path} has {len(images)} images but "
             f"{labels_path} has {len(labels)} labels"
         )
-    n_classes = len(spec.class_names)
-    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(
-            f"{labels_path}: labels must be in 0..{n_classes - 1}, "
-            f"found values from {labels.min()} to {labels.max()}"
-        )
+    _check_label_range(labels, len(spec.class_names), str(labels_path))
     # reshape, not images[:, np.newaxis]: that axis would have stride 0, and subsets of it
     # stride 1, so that a hand-written loop would run different kernels on the same images
     return _with_channel_axis(images), labels.astype(np.int64)
@@ -171,30 +167,24 @@ def _load_cifar_files(
     return X_train, y_train, X_test, y_test
 
 
-def _load(
-    spec: _Spec,
-    *,
-    data_home: str | os.PathLike[str] | None,
-    download: bool,
-    n_train: int | None,
-    n_test: int | None,
-    random_state: int | np.random.RandomState | None,
-) -> ImageData:
-    # Validate the cheap arguments before reading tens of megabytes.
+def _check_counts(n_train: int | None, n_test: int | None) -> None:
     for n, param in ((n_train, "n_train"), (n_test, "n_test")):
         if n is not None:
             _check_count(n, param)
-    directory, files, searched = _locate(spec, data_home)
-    if directory is None:
-        if not download:
-            raise FileNotFoundError(_not_found_message(spec, searched, data_home))
-        directory, files = _download(spec, data_home, searched)
-    md5s = _known_md5s(spec.key)
-    if spec.key == "cifar10":
-        X_train, y_train, X_test, y_test = _load_cifar_files(files, md5s, spec)
-    else:
-        X_train, y_train = _load_idx_split(files, "train", md5s, spec)
-        X_test, y_test = _load_idx_split(files, "test", md5s, spec)
+
+
+def _subsets(
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    *,
+    n_train: int | None,
+    n_test: int | None,
+    random_state: int | np.random.RandomState | None,
+    class_names: Sequence[str],
+    name: str,
+    source: str,
+) -> ImageData:
+    """The :class:`ImageData` of stratified, seeded subsets of the train and test sets."""
+    X_train, y_train, X_test, y_test = arrays
     X_train, y_train = _stratified_subset(
         X_train, y_train, n_train, random_state=random_state, param_name="n_train"
     )
@@ -206,7 +196,39 @@ def _load(
         y_train=y_train,
         X_test=X_test,
         y_test=y_test,
-        class_names=list(spec.class_names),
+        class_names=list(class_names),
+        name=name,
+        source=source,
+    )
+
+
+def _load(
+    spec: _Spec,
+    *,
+    data_home: str | os.PathLike[str] | None,
+    download: bool,
+    n_train: int | None,
+    n_test: int | None,
+    random_state: int | np.random.RandomState | None,
+) -> ImageData:
+    _check_counts(n_train, n_test)  # before reading tens of megabytes
+    directory, files, searched = _locate(spec, data_home)
+    if directory is None:
+        if not download:
+            raise FileNotFoundError(_not_found_message(spec, searched, data_home))
+        directory, files = _download(spec, data_home, searched)
+    md5s = _known_md5s(spec.key)
+    if spec.key == "cifar10":
+        X_train, y_train, X_test, y_test = _load_cifar_files(files, md5s, spec)
+    else:
+        X_train, y_train = _load_idx_split(files, "train", md5s, spec)
+        X_test, y_test = _load_idx_split(files, "test", md5s, spec)
+    return _subsets(
+        (X_train, y_train, X_test, y_test),
+        n_train=n_train,
+        n_test=n_test,
+        random_state=random_state,
+        class_names=spec.class_names,
         name=spec.key,
         source=str(directory),
     )
@@ -258,27 +280,19 @@ def load_digits_images(
     """
     from sklearn.datasets import load_digits
 
-    for n, param in ((n_train, "n_train"), (n_test, "n_test")):
-        if n is not None:
-            _check_count(n, param)
+    _check_counts(n_train, n_test)
     digits = load_digits()
     images = _with_channel_axis(np.round(digits.images * 255.0 / 16.0).astype(np.uint8))
     labels = digits.target.astype(np.int64)
     X_train, X_test, y_train, y_test = train_test_split(
         images, labels, test_size=test_size, stratify=labels, random_state=random_state
     )
-    X_train, y_train = _stratified_subset(
-        X_train, y_train, n_train, random_state=random_state, param_name="n_train"
-    )
-    X_test, y_test = _stratified_subset(
-        X_test, y_test, n_test, random_state=random_state, param_name="n_test"
-    )
-    return ImageData(
-        X_train=X_train,
-        y_train=y_train,
-        X_test=X_test,
-        y_test=y_test,
-        class_names=list(MNIST_CLASSES),
+    return _subsets(
+        (X_train, y_train, X_test, y_test),
+        n_train=n_train,
+        n_test=n_test,
+        random_state=random_state,
+        class_names=MNIST_CLASSES,
         name="digits",
         source="sklearn.datasets.load_digits",
     )
