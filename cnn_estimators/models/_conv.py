@@ -110,6 +110,22 @@ class ConvClassifier(nn.Module):
         return self.classifier(x)
 
 
+def _conv_relu_pool(
+    conv: type[nn.Module], in_channels: int, widths: tuple[int, ...], kernel_size: int, padding: int
+) -> list[nn.Module]:
+    """``conv(kernel_size, stride 1, padding) -> ReLU -> MaxPool2d(2, 2)`` for each width."""
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for width in widths:
+        layers += [
+            conv(channels, width, kernel_size=kernel_size, stride=1, padding=padding),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+        ]
+        channels = width
+    return layers
+
+
 def _dropout_layers(p: float) -> list[nn.Module]:
     """A Dropout layer when ``p > 0``, nothing otherwise."""
     return [nn.Dropout(p)] if p > 0 else []

@@ -22,7 +22,13 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._conv import ConvClassifier, _conv_class, _dropout_layers, _flat_features
+from ._conv import (
+    ConvClassifier,
+    _conv_class,
+    _conv_relu_pool,
+    _dropout_layers,
+    _flat_features,
+)
 from ._mlp import MLP, mlp
 from ._registry import _check_choice, _check_common, _check_dropout, register_model
 
@@ -178,18 +184,9 @@ class GlobalPoolCNN(ConvClassifier):
         conv_impl: str = "torch",
     ) -> None:
         conv = _conv_class(conv_impl, type(self).__name__)
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for width in (16, 32, 81):
-            layers += [
-                conv(channels, width, kernel_size=3, stride=1, padding=1),
-                nn.ReLU(),
-                nn.MaxPool2d(2, 2),
-            ]
-            channels = width
         super().__init__(
-            nn.Sequential(*layers),
-            nn.Sequential(nn.Flatten(), nn.Linear(channels, num_classes)),
+            nn.Sequential(*_conv_relu_pool(conv, in_channels, (16, 32, 81), 3, padding=1)),
+            nn.Sequential(nn.Flatten(), nn.Linear(81, num_classes)),
             pool=_GLOBAL_POOLS[global_pool](1),
         )
 
@@ -277,12 +274,7 @@ class CifarCNN(ConvClassifier):
     ) -> None:
         conv = _conv_class(conv_impl, type(self).__name__)
         features = nn.Sequential(
-            conv(in_channels, 32, kernel_size=3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2, 2),
-            conv(32, 64, kernel_size=3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2, 2),
+            *_conv_relu_pool(conv, in_channels, (32, 64), 3, padding=1),
             conv(64, 126, kernel_size=3, padding=1),
             nn.ReLU(),
         )
@@ -378,16 +370,7 @@ class ExampleCNN(ConvClassifier):
         conv_impl: str = "torch",
     ) -> None:
         conv = _conv_class(conv_impl, type(self).__name__)
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for width in (32, 64, 128):
-            layers += [
-                conv(channels, width, kernel_size=5, stride=1, padding=2),
-                nn.ReLU(),
-                nn.MaxPool2d(2, 2),
-            ]
-            channels = width
-        features = nn.Sequential(*layers)
+        features = nn.Sequential(*_conv_relu_pool(conv, in_channels, (32, 64, 128), 5, padding=2))
         n_flat = _flat_features(features, input_size, "example_cnn")
         classifier = nn.Sequential(
             nn.Flatten(),
