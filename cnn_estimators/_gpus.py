@@ -102,12 +102,7 @@ def _as_devices(
             if item.startswith("-"):
                 break
             listed.append(str(int(item)) if item.isdigit() else item)
-        if len(set(listed)) != len(listed):  # CUDA would then hide every GPU
-            raise ValueError(
-                f"The '{name}' parameter of {owner} lists a GPU twice: {visible_devices!r}. "
-                "Name each GPU once; use share_gpus=True to put several workers on one GPU."
-            )
-        return listed
+        return _each_once(listed, visible_devices, name, owner)
     if is_int(visible_devices):
         check_param(name, visible_devices, owner, kind="a count >= 0", ok=visible_devices >= 0)
         return [str(i) for i in range(visible_devices)]
@@ -123,9 +118,14 @@ def _as_devices(
         ok=ok,
     )
     devices = [str(d).strip() for d in visible_devices]
+    return _each_once(devices, devices, name, owner)
+
+
+def _each_once(devices: list[str], given: Any, name: str, owner: str) -> list[str]:
+    """``devices``, unless one is named twice (CUDA would then hide every GPU)."""
     if len(set(devices)) != len(devices):
         raise ValueError(
-            f"The '{name}' parameter of {owner} lists a GPU twice: {devices!r}. "
+            f"The '{name}' parameter of {owner} lists a GPU twice: {given!r}. "
             "Name each GPU once; use share_gpus=True to put several workers on one GPU."
         )
     return devices

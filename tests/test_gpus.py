@@ -3,6 +3,8 @@ worker_gpu_assignment (module cnn_estimators._gpus); no dask needed."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -84,3 +86,16 @@ def test_visible_gpus_does_not_initialise_cuda():
     assert all(isinstance(gpu, str) for gpu in gpus)
     assert len(gpus) == torch.cuda.device_count()
     assert not torch.cuda.is_initialized()
+
+
+@pytest.mark.parametrize(
+    ("visible", "shown"),
+    [("2,02", "'2,02'"), ([1, "1"], "['1', '1']"), (["GPU-a", " GPU-a"], "['GPU-a', 'GPU-a']")],
+)
+def test_worker_gpu_assignment_rejects_a_gpu_named_twice(visible, shown):
+    # CUDA hides every GPU when one is listed twice: say so, naming the value as given
+    message = (
+        f"The 'visible_devices' parameter of worker_gpu_assignment lists a GPU twice: {shown}."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        worker_gpu_assignment(2, visible)
