@@ -49,6 +49,7 @@ from ._feature_cache import (
     feature_bytes,
 )
 from ._io import load_checkpoint
+from ._schema import check_training_state
 from ._validation import (
     check_images,
     check_labels,
@@ -1757,6 +1758,7 @@ class CNNClassifier(NeuralNetClassifier):
         if not path.exists():
             return None
         state = load_checkpoint(path, map_location=torch.device(self.device or "cpu"))
+        check_training_state(state, path)  # fields and types, before any is used
         found = state.get("versions", {})
         if found != _versions():
             warnings.warn(
