@@ -22,6 +22,7 @@ from ._runtime import (
     python_rng_state,
     python_rng_tuple,
 )
+from ._schema import check_training_state
 from .callbacks import (
     STATE_FILE,
     ResumableEarlyStopping,
@@ -123,6 +124,7 @@ class TrainingStateMixin:
         if not path.exists():
             return None
         state = load_checkpoint(path, map_location=torch.device(self.device or "cpu"))
+        check_training_state(state, path)  # fields and types, before any is used
         found = state.get("versions", {})
         if found != _versions():
             warnings.warn(

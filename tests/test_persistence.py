@@ -64,7 +64,7 @@ def test_a_file_cannot_name_code_outside_the_allowed_packages(fitted, tmp_path):
     state = load_checkpoint(path)
     state["params"]["criterion"] = {"__ref__": "os:system"}
     save_checkpoint(state, path)
-    with pytest.raises(ValueError, match=r"outside the packages.*refusing to import"):
+    with pytest.raises(CheckpointError, match=r"model\.ckpt.*'os:system'.*refusing to import"):
         CNNClassifier.load(path)
 
 
