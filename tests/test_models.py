@@ -178,8 +178,8 @@ def test_course_names_keep_the_module_saved_files_name():
     # Saved estimators (cnn_estimators.persistence) and pickles name a class or builder
     # "module:qualname"; the course networks' said cnn_estimators.models.course before
     # MLP, mlp and ConvClassifier moved to private modules, and still do.
-    from cnn_estimators.models import course
     from cnn_estimators._allowlist import NAMES, OBJECTS, resolve
+    from cnn_estimators.models import course
 
     for name in course.__all__:
         obj = getattr(course, name)
