@@ -75,7 +75,7 @@ def test_class_weight_follows_the_given_class_order():
 
 # ---------------------------------------------------------------- every path of the estimator
 @pytest.mark.parametrize("labels", LABEL_SETS.values(), ids=LABEL_SETS.keys())
-def test_fit_with_classes_in_any_order_learns_the_labels(labels):
+def test_estimator_fit_with_classes_in_any_order_learns_the_labels(labels):
     X, idx = make_images(n=60, n_classes=len(labels))
     y = labels[idx]
     est = small(classes=list(labels)).fit(X, y)
@@ -87,7 +87,7 @@ def test_fit_with_classes_in_any_order_learns_the_labels(labels):
 
 
 @pytest.mark.parametrize("labels", LABEL_SETS.values(), ids=LABEL_SETS.keys())
-def test_partial_fit_with_unsorted_classes_keeps_learning_the_right_labels(labels):
+def test_estimator_partial_fit_with_unsorted_classes_keeps_learning_the_right_labels(labels):
     X, idx = make_images(n=60, n_classes=len(labels))
     y = labels[idx]
     est = small(max_epochs=3)
@@ -97,7 +97,7 @@ def test_partial_fit_with_unsorted_classes_keeps_learning_the_right_labels(label
     assert est.score(X, y) == 1.0
 
 
-def test_partial_fit_on_one_class_batches_trains_that_class():
+def test_estimator_partial_fit_on_one_class_batches_trains_that_class():
     # The first call sees every label; later calls bring one class at a time. Each such
     # call must push the network towards the label it was given, never another one.
     X, idx = make_images(n=60, n_classes=2)
@@ -110,7 +110,7 @@ def test_partial_fit_on_one_class_batches_trains_that_class():
     assert (est.predict(X) == "a").mean() > 0.9
 
 
-def test_predefined_validation_set_uses_the_same_encoding():
+def test_estimator_predefined_validation_set_uses_the_same_encoding():
     X, idx = make_images(n=60, n_classes=3)
     labels = LABEL_SETS["unsorted-strings"]
     y = labels[idx]
@@ -119,7 +119,7 @@ def test_predefined_validation_set_uses_the_same_encoding():
     assert est.history_[-1, "valid_acc"] == 1.0
 
 
-def test_score_with_unseen_labels_names_them():
+def test_estimator_score_with_unseen_labels_names_them():
     X, idx = make_images(n=40, n_classes=2)
     est = small(max_epochs=1, classes=["b", "a"]).fit(X, np.array(["b", "a"])[idx])
     with pytest.raises(ValueError, match=r"\['z'\] that were not seen at fit"):
