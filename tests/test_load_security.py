@@ -495,3 +495,70 @@ def test_every_allowed_name_is_the_objects_own_name(key):
     _, _, name = key.partition(":")
     assert "." not in name
     assert f"{obj.__module__}:{obj.__qualname__}" == key
+
+
+# --------------------------------------------------------------------------- resume state
+def _resumable(directory):
+    return CNNClassifier(
+        "mlp",
+        module__hidden_sizes=(8,),
+        max_epochs=1,
+        random_state=0,
+        device="cpu",
+        checkpoint_dir=directory,
+        resume=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A finished resumable run: its directory and its training state."""
+    directory = tmp_path_factory.mktemp("runs")
+    est = _resumable(directory).fit(X, Y)
+    state_file = os.path.join(est.checkpoint_path_, "training_state.ckpt")
+    return directory, state_file, load_checkpoint(state_file)
+
+
+STATES = {
+    "a plain state dict": lambda s: s["module"],
+    "a list": lambda s: [s],
+    "missing module": lambda s: {k: v for k, v in s.items() if k != "module"},
+    "module a list": lambda s: {**s, "module": [1]},
+    "optimizer a string": lambda s: {**s, "optimizer": "adam"},
+    "history not JSON": lambda s: {**s, "history": "[{"},
+    "complete a string": lambda s: {**s, "complete": "yes"},
+    "epochs_done negative": lambda s: {**s, "epochs_done": -1},
+    "rng_torch short": lambda s: {**s, "rng_torch": torch.zeros(3, dtype=torch.uint8)},
+    "rng_numpy short": lambda s: {**s, "rng_numpy": s["rng_numpy"][:2]},
+    "rng_python": lambda s: {**s, "rng_python": [3, [1, 2], None]},
+    "scheduler a list": lambda s: {**s, "scheduler": [1]},
+    "scheduler replacing its optimizer": lambda s: {**s, "scheduler": {"optimizer": 1}},
+    "scheduler replacing a method": lambda s: {**s, "scheduler": {"__class__": 1}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(STATES))
+def test_resume_refuses_a_malformed_training_state(run, case):
+    directory, state_file, state = run
+    original = open(state_file, "rb").read()
+    try:
+        save_checkpoint(STATES[case](copy.deepcopy(state)), state_file)
+        with pytest.raises(CheckpointError, match=r"training_state\.ckpt"):
+            _resumable(directory).fit(X, Y)
+    finally:
+        with open(state_file, "wb") as f:
+            f.write(original)
+
+
+def test_resume_refuses_a_huge_sparse_training_state(run):
+    directory, state_file, _ = run
+    original = open(state_file, "rb").read()
+    try:
+        with open(state_file, "r+b") as f:
+            f.truncate(5 * 2**30)
+        with pytest.raises(CheckpointError, match=r"training_state\.ckpt has \d+ bytes"):
+            _resumable(directory).fit(X, Y)
+    finally:
+        with open(state_file, "wb") as f:
+            f.write(original)
+    assert _resumable(directory).fit(X, Y).n_iter_ == 1  # the restored state loads
