@@ -350,28 +350,48 @@ def test_compressed_members_are_refused(tmp_path):
         load_checkpoint(path)
 
 
+def _u(data, at, size):
+    return int.from_bytes(data[at : at + size], "little")
+
+
+def _with_duplicate_member(payload: bytes) -> bytes:
+    """The zip archive with a second central-directory record for its largest member:
+    two members declared, one copy of the data (overlapping members)."""
+    data = bytearray(payload)
+    eocd = data.rindex(b"PK\x05\x06")
+    zip64 = data.rfind(b"PK\x06\x06", 0, eocd)
+    cd_start = data.index(b"PK\x01\x02")
+    cd_end = zip64 if zip64 != -1 else eocd
+    records, at = [], cd_start
+    while at < cd_end:
+        size = 46 + _u(data, at + 28, 2) + _u(data, at + 30, 2) + _u(data, at + 32, 2)
+        records.append(bytes(data[at : at + size]))
+        at += size
+    extra = max(records, key=lambda r: _u(r, 24, 4))
+    n = len(extra)
+    end = bytearray(data[cd_end:])  # zip64 record and locator (if any), then the EOCD
+    eocd -= cd_end
+    end[eocd + 8 : eocd + 10] = (_u(end, eocd + 8, 2) + 1).to_bytes(2, "little")
+    end[eocd + 10 : eocd + 12] = (_u(end, eocd + 10, 2) + 1).to_bytes(2, "little")
+    end[eocd + 12 : eocd + 16] = (_u(end, eocd + 12, 4) + n).to_bytes(4, "little")
+    if zip64 != -1:
+        for field in (24, 32):  # entries on this disk, in total
+            end[field : field + 8] = (_u(end, field, 8) + 1).to_bytes(8, "little")
+        end[40:48] = (_u(end, 40, 8) + n).to_bytes(8, "little")  # directory size
+        locator = end.index(b"PK\x06\x07")
+        end[locator + 8 : locator + 16] = (_u(end, locator + 8, 8) + n).to_bytes(8, "little")
+    return bytes(data[:cd_end] + extra + end)
+
+
 def test_members_declaring_more_than_the_file_are_refused(tmp_path):
     buffer = io.BytesIO()
     torch.save({"w": torch.zeros(100_000)}, buffer)
-    payload = bytearray(buffer.getvalue())
-    # a second central-directory record for the big member: two members, one copy of data
-    end = payload.rindex(b"PK\x05\x06")
-    records = payload[payload.index(b"PK\x01\x02") : end]
-    big = max(
-        (records[m.start() :] for m in __import__("re").finditer(b"PK\x01\x02", records)),
-        key=lambda r: int.from_bytes(r[24:28], "little"),
-    )
-    size = 46 + sum(int.from_bytes(big[i : i + 2], "little") for i in (28, 30, 32))
-    extra = big[:size]
-    eocd = payload[end:]
-    count = int.from_bytes(eocd[10:12], "little") + 1
-    cd_size = int.from_bytes(eocd[12:16], "little") + len(extra)
-    new_eocd = eocd[:8] + count.to_bytes(2, "little") * 2 + cd_size.to_bytes(4, "little")
-    new_eocd += eocd[16:]
-    crafted = bytes(payload[:end] + extra + new_eocd)
+    crafted = _with_duplicate_member(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(crafted)) as archive:  # a valid archive
+        assert sum(m.file_size for m in archive.infolist()) > len(crafted)
     path = tmp_path / "overlap.ckpt"
     write_raw(crafted, path)
-    with pytest.raises(CheckpointError, match=r"overlap\.ckpt"):
+    with pytest.raises(CheckpointError, match=r"overlap\.ckpt.*members declare \d+ bytes, more"):
         load_checkpoint(path)
 
 
