@@ -274,6 +274,10 @@ def _check_training_state(state: Any) -> None:
             if not isinstance(state[key], dict):
                 fail(f"'{key}'", "None or a dict", state[key])
             check_plain(state[key], f"'{key}'")
+            # load_state_dict updates the object's __dict__ with these keys
+            for name in state[key]:
+                if not isinstance(name, str) or name == "optimizer" or name.startswith("__"):
+                    fail(f"'{key}' key", "the name of a state attribute", name)
     check_history(state["history"], "'history'")
     rng_size = (torch.get_rng_state().numel(),)
     check_tensor(state["rng_torch"], "'rng_torch'", torch.uint8, rng_size)

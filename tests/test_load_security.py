@@ -357,28 +357,48 @@ def test_compressed_members_are_refused(tmp_path):
         load_checkpoint(path)
 
 
+def _u(data, at, size):
+    return int.from_bytes(data[at : at + size], "little")
+
+
+def _with_duplicate_member(payload: bytes) -> bytes:
+    """The zip archive with a second central-directory record for its largest member:
+    two members declared, one copy of the data (overlapping members)."""
+    data = bytearray(payload)
+    eocd = data.rindex(b"PK\x05\x06")
+    zip64 = data.rfind(b"PK\x06\x06", 0, eocd)
+    cd_start = data.index(b"PK\x01\x02")
+    cd_end = zip64 if zip64 != -1 else eocd
+    records, at = [], cd_start
+    while at < cd_end:
+        size = 46 + _u(data, at + 28, 2) + _u(data, at + 30, 2) + _u(data, at + 32, 2)
+        records.append(bytes(data[at : at + size]))
+        at += size
+    extra = max(records, key=lambda r: _u(r, 24, 4))
+    n = len(extra)
+    end = bytearray(data[cd_end:])  # zip64 record and locator (if any), then the EOCD
+    eocd -= cd_end
+    end[eocd + 8 : eocd + 10] = (_u(end, eocd + 8, 2) + 1).to_bytes(2, "little")
+    end[eocd + 10 : eocd + 12] = (_u(end, eocd + 10, 2) + 1).to_bytes(2, "little")
+    end[eocd + 12 : eocd + 16] = (_u(end, eocd + 12, 4) + n).to_bytes(4, "little")
+    if zip64 != -1:
+        for field in (24, 32):  # entries on this disk, in total
+            end[field : field + 8] = (_u(end, field, 8) + 1).to_bytes(8, "little")
+        end[40:48] = (_u(end, 40, 8) + n).to_bytes(8, "little")  # directory size
+        locator = end.index(b"PK\x06\x07")
+        end[locator + 8 : locator + 16] = (_u(end, locator + 8, 8) + n).to_bytes(8, "little")
+    return bytes(data[:cd_end] + extra + end)
+
+
 def test_members_declaring_more_than_the_file_are_refused(tmp_path):
     buffer = io.BytesIO()
     torch.save({"w": torch.zeros(100_000)}, buffer)
-    payload = bytearray(buffer.getvalue())
-    # a second central-directory record for the big member: two members, one copy of data
-    end = payload.rindex(b"PK\x05\x06")
-    records = payload[payload.index(b"PK\x01\x02") : end]
-    big = max(
-        (records[m.start() :] for m in __import__("re").finditer(b"PK\x01\x02", records)),
-        key=lambda r: int.from_bytes(r[24:28], "little"),
-    )
-    size = 46 + sum(int.from_bytes(big[i : i + 2], "little") for i in (28, 30, 32))
-    extra = big[:size]
-    eocd = payload[end:]
-    count = int.from_bytes(eocd[10:12], "little") + 1
-    cd_size = int.from_bytes(eocd[12:16], "little") + len(extra)
-    new_eocd = eocd[:8] + count.to_bytes(2, "little") * 2 + cd_size.to_bytes(4, "little")
-    new_eocd += eocd[16:]
-    crafted = bytes(payload[:end] + extra + new_eocd)
+    crafted = _with_duplicate_member(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(crafted)) as archive:  # a valid archive
+        assert sum(m.file_size for m in archive.infolist()) > len(crafted)
     path = tmp_path / "overlap.ckpt"
     write_raw(crafted, path)
-    with pytest.raises(CheckpointError, match=r"overlap\.ckpt"):
+    with pytest.raises(CheckpointError, match=r"overlap\.ckpt.*members declare \d+ bytes, more"):
         load_checkpoint(path)
 
 
@@ -502,3 +522,70 @@ def test_every_allowed_name_is_the_objects_own_name(key):
     _, _, name = key.partition(":")
     assert "." not in name
     assert f"{obj.__module__}:{obj.__qualname__}" == key
+
+
+# --------------------------------------------------------------------------- resume state
+def _resumable(directory):
+    return CNNClassifier(
+        "mlp",
+        module__hidden_sizes=(8,),
+        max_epochs=1,
+        random_state=0,
+        device="cpu",
+        checkpoint_dir=directory,
+        resume=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A finished resumable run: its directory and its training state."""
+    directory = tmp_path_factory.mktemp("runs")
+    est = _resumable(directory).fit(X, Y)
+    state_file = os.path.join(est.checkpoint_path_, "training_state.ckpt")
+    return directory, state_file, load_checkpoint(state_file)
+
+
+STATES = {
+    "a plain state dict": lambda s: s["module"],
+    "a list": lambda s: [s],
+    "missing module": lambda s: {k: v for k, v in s.items() if k != "module"},
+    "module a list": lambda s: {**s, "module": [1]},
+    "optimizer a string": lambda s: {**s, "optimizer": "adam"},
+    "history not JSON": lambda s: {**s, "history": "[{"},
+    "complete a string": lambda s: {**s, "complete": "yes"},
+    "epochs_done negative": lambda s: {**s, "epochs_done": -1},
+    "rng_torch short": lambda s: {**s, "rng_torch": torch.zeros(3, dtype=torch.uint8)},
+    "rng_numpy short": lambda s: {**s, "rng_numpy": s["rng_numpy"][:2]},
+    "rng_python": lambda s: {**s, "rng_python": [3, [1, 2], None]},
+    "scheduler a list": lambda s: {**s, "scheduler": [1]},
+    "scheduler replacing its optimizer": lambda s: {**s, "scheduler": {"optimizer": 1}},
+    "scheduler replacing a method": lambda s: {**s, "scheduler": {"__class__": 1}},
+}
+
+
+@pytest.mark.parametrize("case", sorted(STATES))
+def test_resume_refuses_a_malformed_training_state(run, case):
+    directory, state_file, state = run
+    original = open(state_file, "rb").read()
+    try:
+        save_checkpoint(STATES[case](copy.deepcopy(state)), state_file)
+        with pytest.raises(CheckpointError, match=r"training_state\.ckpt"):
+            _resumable(directory).fit(X, Y)
+    finally:
+        with open(state_file, "wb") as f:
+            f.write(original)
+
+
+def test_resume_refuses_a_huge_sparse_training_state(run):
+    directory, state_file, _ = run
+    original = open(state_file, "rb").read()
+    try:
+        with open(state_file, "r+b") as f:
+            f.truncate(5 * 2**30)
+        with pytest.raises(CheckpointError, match=r"training_state\.ckpt has \d+ bytes"):
+            _resumable(directory).fit(X, Y)
+    finally:
+        with open(state_file, "wb") as f:
+            f.write(original)
+    assert _resumable(directory).fit(X, Y).n_iter_ == 1  # the restored state loads
