@@ -233,7 +233,7 @@ def _check(owner_path: str, name: str, contract) -> None:
         owner = _instance(owner_path)
     else:
         owner = _resolve(owner_path)
-    where = f"{owner_path.removesuffix('()')}.{name}"
+    where = f"{owner_path.removesuffix('()').replace(':', '.')}.{name}"
     if owner_path.endswith("()"):
         assert name in vars(owner), f"{where} is no longer set on instances"
     assert hasattr(owner, name), f"{where} no longer exists"
