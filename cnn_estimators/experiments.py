@@ -388,6 +388,8 @@ def _epochs(est: Any) -> float:
     n_iter = getattr(est, "n_iter_", None)
     if n_iter is None and hasattr(est, "steps"):
         n_iter = getattr(est.steps[-1][1], "n_iter_", None)
+    if np.ndim(n_iter) != 0:  # an array per class or fold (numpy < 2 made size 1 a float)
+        return float("nan")
     try:
         return float(n_iter)
     except (TypeError, ValueError):
