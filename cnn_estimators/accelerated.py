@@ -38,6 +38,7 @@ from ._accelerate_parts import (
     check_accelerator,
 )
 from ._data import BatchIndexSampler, SizeBucketSampler
+from ._params import _Rule
 from ._validation import is_int
 from .estimator import CNNClassifier, TrainingDivergedError
 
@@ -150,6 +151,16 @@ best_validation_score_, n_iter_, history_
     _wrapped_with_accelerator = False
     #: Always unwrap after training (skorch's parameter, fixed): see Notes.
     unwrap_after_train = True
+    #: CNNClassifier's, and the Accelerator's (``_resolve_accelerator`` checks it first).
+    _parameter_constraints: dict = {
+        **CNNClassifier._parameter_constraints,
+        "accelerator": [
+            None,
+            _Rule(
+                "an accelerate.Accelerator instance", lambda v: isinstance(v, _accelerator_class())
+            ),
+        ],
+    }
 
     def __init__(
         self,

@@ -531,8 +531,8 @@ INVALID_PARAMS = [
     pytest.param(
         {"device": "gpu0"},
         ValueError,
-        r"The 'device' parameter must be 'auto', None, or a torch device such as 'cpu', "
-        r"'cuda' or 'cuda:1'\. Got 'gpu0' instead",
+        r"The 'device' parameter of CNNClassifier must be 'auto', None, or a torch device "
+        r"such as 'cpu', 'cuda' or 'cuda:1'\. Got 'gpu0' instead",
         id="device",
     ),
     pytest.param(
@@ -605,7 +605,7 @@ INVALID_PARAMS = [
         TypeError,
         r"The 'criterion' parameter of CNNClassifier must be a loss class such as "
         r"torch\.nn\.CrossEntropyLoss \(the default\), with its arguments as "
-        r"criterion__<name>; got 'mse' instead",
+        r"criterion__<name>\. Got 'mse' instead",
         id="criterion-string",
     ),
     pytest.param(
