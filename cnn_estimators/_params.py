@@ -184,7 +184,8 @@ class ParamsMixin:
                 "a loss class such as torch.nn.CrossEntropyLoss (the default), with its "
                 "arguments as criterion__<name>",
                 callable,  # instances: refused later, with a message of their own
-            )
+            ),
+            None,  # after trim_for_prediction, refused by fit with a message of its own
         ],
         "optimizer": [
             _Rule("one of " + ", ".join(map(repr, OPTIMIZERS)), _is_str),
