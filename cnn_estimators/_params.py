@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.utils._param_validation import (
+    Hidden,
     Interval,
     InvalidParameterError,
     Options,
@@ -185,7 +186,7 @@ class ParamsMixin:
                 "arguments as criterion__<name>",
                 callable,  # instances: refused later, with a message of their own
             ),
-            None,  # after trim_for_prediction, refused by fit with a message of its own
+            Hidden(None),  # after trim_for_prediction; fit refuses it with its own message
         ],
         "optimizer": [
             _Rule("one of " + ", ".join(map(repr, OPTIMIZERS)), _is_str),

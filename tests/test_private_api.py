@@ -62,6 +62,8 @@ SKORCH = [
     ("skorch.net:NeuralNet", "_initialize_module", "reason="),
     ("skorch.net:NeuralNet", "_initialize_optimizer", "reason="),
     ("skorch.net:NeuralNet", "_set_training", "training="),
+    # fp16: PrecisionMixin steps the optimizers through the gradient scaler here.
+    ("skorch.net:NeuralNet", "_step_optimizer", "step_fn"),
     ("skorch.net:NeuralNet", "_get_predict_nonlinearity", ""),
     ("skorch.net:NeuralNet", "_get_param_names", ""),
     ("skorch.net:NeuralNet", "_validate_params", ""),
@@ -78,6 +80,7 @@ SKORCH = [
     ("skorch.hf:AccelerateMixin", "_unwrap_accelerator", ""),
     ("skorch.hf:AccelerateMixin", "_initialize_callbacks", ""),
     ("skorch.hf:AccelerateMixin", "_validate_params", ""),
+    ("skorch.hf:AccelerateMixin", "_step_optimizer", "step_fn"),
     ("skorch.hf:AccelerateMixin()", "_wrapped_with_accelerator", attribute(bool)),
 ]
 
@@ -87,7 +90,8 @@ SKLEARN = [
     ("sklearn.base:BaseEstimator", "_validate_params", ""),
 ]
 
-# Not used yet; the package's parameter validation will be built on them.
+# The parameter validation of cnn_estimators/_params.py (and tests/test_common.py's
+# check_param_validation); behaviour it relies on: tests/test_private_api_sklearn_params.py.
 SKLEARN_PARAM_VALIDATION = [
     ("sklearn.base", "_fit_context", "*, prefer_skip_nested_validation"),
     (
@@ -106,6 +110,8 @@ SKLEARN_PARAM_VALIDATION = [
     ("sklearn.utils._param_validation", "Options", "type, options, *, deprecated="),
     ("sklearn.utils._param_validation", "HasMethods", "methods"),
     ("sklearn.utils._param_validation", "Hidden", "constraint"),
+    ("sklearn.utils._param_validation", "generate_invalid_param_val", "constraint"),
+    ("sklearn.utils.estimator_checks", "check_param_validation", "name, estimator_orig"),
     ("sklearn.utils._param_validation", "InvalidParameterError", base_of()),
 ]
 
@@ -409,18 +415,22 @@ def _owner_path(cls: type) -> str:
 
 def _overrides() -> list[tuple[type, str, str]]:
     """(package class, member, dependency owner) for each private member overridden."""
-    found = []
+    found = set()
     for cls in _package_classes():
         bases = [b for b in cls.__mro__[1:] if not b.__module__.startswith("cnn_estimators")]
-        for name in vars(cls):
+        # The package's own classes in the MRO (CNNClassifier's mixins included): a private
+        # member a mixin defines overrides the dependency's for every class that mixes it in.
+        own = [c for c in cls.__mro__ if c.__module__.startswith("cnn_estimators")]
+        for name in {n for c in own for n in vars(c)}:
             if not name.startswith("_") or name.startswith("__"):
                 continue
             if name in SET_BY_THE_DEPENDENCY:
                 continue
+            definer = next(c for c in own if name in vars(c))
             for base in bases:
                 if name in vars(base):
-                    found.append((cls, name, _owner_path(base)))
-    return found
+                    found.add((definer, name, _owner_path(base)))
+    return sorted(found, key=lambda t: (t[0].__qualname__, t[1], t[2]))
 
 
 CONTRACT_BY_MEMBER = {(owner.removesuffix("()"), name): c for owner, name, c in CONTRACT}

@@ -8,69 +8,17 @@ among its public checks. Neither is public API, so each member is listed here wi
 parameters it is called with, and the behaviour the package relies on is checked, so that
 an upgrade that changes one fails here, naming it.
 
-Entries are ``(module, member, parameters)`` with the parameters written as
-``"a, b=, *, c="`` (``=``: has a default; ``*``: keyword-only from there): the member must
-take them in this order and of this kind, and any other parameter must be optional. (The
-format of ``tests/test_private_api.py``, so that the lead can fold them in.)
+The members and their signatures are listed in ``tests/test_private_api.py``
+(``SKLEARN_PARAM_VALIDATION``), the one contract test of private members; this module
+checks the behaviour behind them.
 """
 
 from __future__ import annotations
 
-import inspect
 import re
 from numbers import Integral
 
 import pytest
-
-PARAM_VALIDATION = "sklearn.utils._param_validation"
-
-SKLEARN_PARAMS = [
-    (
-        PARAM_VALIDATION,
-        "validate_parameter_constraints",
-        "parameter_constraints, params, caller_name",
-    ),
-    (PARAM_VALIDATION, "make_constraint", "constraint"),
-    (PARAM_VALIDATION, "Interval", "type, left, right, *, closed"),
-    (PARAM_VALIDATION, "Options", "type, options, *, deprecated="),
-    (PARAM_VALIDATION, "StrOptions", "options, *, deprecated="),
-    (PARAM_VALIDATION, "generate_invalid_param_val", "constraint"),
-    ("sklearn.utils.estimator_checks", "check_param_validation", "name, estimator_orig"),
-]
-
-
-def _parse(spec: str) -> list[tuple[str, inspect._ParameterKind, bool]]:
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    params = []
-    for token in filter(None, (t.strip() for t in spec.split(","))):
-        if token == "*":
-            kind = inspect.Parameter.KEYWORD_ONLY
-        else:
-            params.append((token.rstrip("="), kind, token.endswith("=")))
-    return params
-
-
-@pytest.mark.parametrize(("module", "name", "spec"), SKLEARN_PARAMS, ids=lambda v: v)
-def test_member_takes_the_calls_the_package_makes(module, name, spec):
-    member = getattr(pytest.importorskip(module), name, None)
-    assert member is not None, f"{module}.{name} no longer exists"
-    actual = list(inspect.signature(member).parameters.values())
-    names = [p.name for p in actual]
-    expected = _parse(spec)
-    for position, (param, kind, has_default) in enumerate(expected):
-        assert param in names, f"{module}.{name} has no parameter {param!r}"
-        found = actual[names.index(param)]
-        assert found.kind is kind, f"{module}.{name}: {param!r} is {found.kind.description}"
-        if kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
-            assert names.index(param) == position, f"{module}.{name}: {param!r} moved"
-        assert (found.default is not inspect.Parameter.empty) == has_default, (
-            f"{module}.{name}: {param!r} {'lost its' if has_default else 'gained a'} default"
-        )
-    listed = {param for param, _, _ in expected}
-    for param in actual:
-        assert param.name in listed or param.default is not inspect.Parameter.empty, (
-            f"{module}.{name} has a new required parameter {param.name!r}"
-        )
 
 
 def test_invalid_parameter_error_is_a_value_and_a_type_error():
