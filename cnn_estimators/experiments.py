@@ -1,5 +1,5 @@
-"""Experiment helpers: optimizer comparisons, cross-validation tables, the LR range test and
-class-aware evaluation.
+"""Experiment helpers: optimizer and recipe comparisons, cross-validation tables, the LR
+range test and class-aware evaluation.
 
 Every function returns a :class:`pandas.DataFrame` (or an object holding one), ready to be
 printed, saved or handed to the plotting helpers. Estimators passed in are never modified:
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import classification_report, confusion_matrix, log_loss
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
 from sklearn.utils import _safe_indexing, check_random_state
@@ -28,12 +28,14 @@ from sklearn.utils.validation import check_is_fitted
 from ._validation import check_labels
 from .adapters import ImageDatasetView
 from .estimator import OPTIMIZERS, CNNClassifier
+from .report import non_default_params
 
 __all__ = [
     "DEFAULT_LRS",
     "LRFindResult",
     "classification_report_df",
     "compare_optimizers",
+    "compare_recipes",
     "confusion_pairs",
     "cross_validate_estimator",
     "lr_find",
@@ -41,7 +43,9 @@ __all__ = [
     "top_losses",
 ]
 
-#: Learning rates tried by :func:`compare_optimizers` when ``lr`` is None.
+#: Learning rates tried by :func:`compare_optimizers` when ``lr`` is None: PyTorch's
+#: defaults for Adam and AdamW (1e-3), Keras's for RMSprop (1e-3; PyTorch's is 1e-2, too
+#: high for these networks) and for SGD (0.01; PyTorch's is 1e-3), which is also tried at 0.1.
 DEFAULT_LRS: Mapping[str, tuple[float, ...]] = {
     "sgd": (0.01, 0.1),
     "adam": (1e-3,),
@@ -173,8 +177,17 @@ def compare_optimizers(
     scoring: str | Callable | None = "accuracy",
     random_state: Any = None,
     return_search: bool = False,
+    keep_optimizer_args: bool = False,
+    verbose: int = 0,
 ) -> pd.DataFrame | tuple[pd.DataFrame, GridSearchCV]:
-    """Cross-validate the estimator with several optimizers and learning rates.
+    """Cross-validate the estimator's network with several optimizers and learning rates.
+
+    Each optimizer trains with its own learning rates (:data:`DEFAULT_LRS` unless ``lr``
+    says otherwise) and PyTorch's defaults for its other arguments: the ``optimizer__*``
+    arguments of the estimator (a factory's momentum, Nesterov or weight decay) are not
+    carried into the candidates unless ``keep_optimizer_args=True``. Everything else of
+    the estimator (network, epochs, batch size, schedule, transforms) is shared. To compare
+    whole training recipes instead, use :func:`compare_recipes`.
 
     The grid is a list of sub-grids, one per optimizer, so that an argument of one
     optimizer (SGD's ``momentum``) is never given to another (``Adam`` would raise a
@@ -195,7 +208,8 @@ def compare_optimizers(
         Learning rates: one value or a list for every optimizer, or a dict
         ``{optimizer: [lrs]}``. None, and optimizers missing from the dict, use
         :data:`DEFAULT_LRS` (sgd: 0.01 and 0.1; adam, adamw, rmsprop: 1e-3); another class
-        uses the estimator's ``lr``.
+        uses the estimator's ``lr``. With an ``lr_schedule`` on the estimator, this is the
+        schedule's starting (or, for "onecycle", peak) learning rate.
     cv : int or cross-validation splitter, default=3
         An int means ``StratifiedKFold(cv, shuffle=True, random_state=random_state)``.
     n_jobs : int, default=None
@@ -203,8 +217,9 @@ def compare_optimizers(
     param_grid : dict, default=None
         Extra grid entries per optimizer, ``{optimizer: {param: [values]}}``, e.g.
         ``{"sgd": {"optimizer__momentum": [0.0, 0.9]}}``. SGD gets
-        ``optimizer__momentum=[0.9]`` unless set here or on the estimator. Parameter names
-        are those of the network; inside a Pipeline the step prefix is added for you.
+        ``optimizer__momentum=[0.9]`` unless set here (or on the estimator, with
+        ``keep_optimizer_args=True``). Parameter names are those of the network; inside a
+        Pipeline the step prefix is added for you.
     scoring : str or callable, default="accuracy"
         A single metric, as in ``GridSearchCV``.
     random_state : int, RandomState instance or None, default=None
@@ -212,21 +227,23 @@ def compare_optimizers(
     return_search : bool, default=False
         Also return the fitted ``GridSearchCV``. It is then refitted on all the data with the
         best configuration (``best_estimator_``); otherwise nothing is refitted.
+    keep_optimizer_args : bool, default=False
+        Carry the estimator's ``optimizer__*`` arguments into the candidates of the
+        optimizers whose signature accepts them (``make_cifar_cnn``'s momentum 0.9 then goes
+        to SGD and RMSprop, not to Adam).
+    verbose : int, default=0
+        ``GridSearchCV``'s verbosity: 2 prints one line per fitted fold as it ends, with
+        the candidate and the time; 3 adds the fold number and the score.
 
     Returns
     -------
     results : DataFrame
         One row per configuration, best first: ``optimizer`` (name), ``lr``, ``params``
-        (the other grid values, e.g. "momentum=0.9"), ``mean_test_score``,
-        ``std_test_score``, ``mean_fit_time``, ``rank_test_score``.
+        (every other argument the candidate's optimizer was given, read back from the
+        candidate estimator, e.g. "momentum=0.9"; the rest are PyTorch's defaults),
+        ``mean_test_score``, ``std_test_score``, ``mean_fit_time``, ``rank_test_score``.
     search : GridSearchCV
         Only with ``return_search=True``.
-
-    Notes
-    -----
-    ``optimizer__*`` parameters set on the estimator that some of the compared optimizers
-    do not accept (``make_cifar_cnn``'s momentum) are moved into the sub-grids of the
-    optimizers whose signature accepts them, and then appear in the ``params`` column.
 
     Examples
     --------
@@ -296,7 +313,10 @@ def compare_optimizers(
         if key.startswith(prefix + "optimizer__") and "__" not in key[len(prefix + "optimizer__") :]
     }
     classes = {name: _optimizer_class(opt) for name, opt in names.items()}
-    moved = {arg for arg in own if not all(_accepts(cls, arg) for cls in classes.values())}
+    if keep_optimizer_args:
+        moved = {arg for arg in own if not all(_accepts(cls, arg) for cls in classes.values())}
+    else:  # every optimizer starts from its own defaults
+        moved, own = set(own), {}
     if moved:
         drop = {"optimizer__" + arg for arg in moved}
         net = type(net)(**{k: v for k, v in net.get_params(deep=False).items() if k not in drop})
@@ -308,7 +328,7 @@ def compare_optimizers(
         for key, values in _DEFAULT_EXTRAS.get(name, {}).items():
             if key[len("optimizer__") :] not in own:
                 extras[prefix + key] = list(values)
-        for arg in moved:
+        for arg in moved & set(own):
             if _accepts(classes[name], arg):
                 extras[prefix + "optimizer__" + arg] = [own[arg]]
         for key, values in user.get(name, {}).items():
@@ -327,22 +347,168 @@ def compare_optimizers(
         scoring=scoring,
         refit=bool(return_search),
         error_score="raise",
+        verbose=verbose,
     )
     search.fit(X, y)
 
     res = search.cv_results_
     rows = []
     for i, cand in enumerate(res["params"]):
+        # What the candidate trained with, read back from the estimator GridSearchCV built
+        # for it (a clone of ``base`` with the candidate's values set), not from the grid.
+        trained = clone(base).set_params(**cand).get_params(deep=True)
+        arg_prefix = prefix + "optimizer__"
         extra = ", ".join(
             f"{_short_param(k, prefix)}={_format_value(v)}"
-            for k, v in sorted(cand.items())
-            if k not in (prefix + "optimizer", prefix + "lr")
+            for k, v in sorted(trained.items())
+            if k.startswith(arg_prefix) and "__" not in k[len(arg_prefix) :]
         )
         rows.append(
             {
-                "optimizer": _optimizer_name(cand[prefix + "optimizer"]),
-                "lr": float(cand[prefix + "lr"]),
+                "optimizer": _optimizer_name(trained[prefix + "optimizer"]),
+                "lr": float(trained[prefix + "lr"]),
                 "params": extra,
+                "mean_test_score": float(res["mean_test_score"][i]),
+                "std_test_score": float(res["std_test_score"][i]),
+                "mean_fit_time": float(res["mean_fit_time"][i]),
+                "rank_test_score": int(res["rank_test_score"][i]),
+            }
+        )
+    df = pd.DataFrame(rows).sort_values("rank_test_score", kind="stable").reset_index(drop=True)
+    return (df, search) if return_search else df
+
+
+# ---------------------------------------------------------------------- recipes
+class _Recipe(ClassifierMixin, BaseEstimator):
+    """One of several named estimators, chosen by the parameter ``name`` (so that a grid
+    search over recipes logs and reports names, not estimator reprs)."""
+
+    def __init__(self, recipes: Mapping[str, Any] | None = None, name: str | None = None):
+        self.recipes = recipes
+        self.name = name
+
+    def fit(self, X: Any, y: Any) -> _Recipe:
+        self.estimator_ = clone(self.recipes[self.name]).fit(X, y)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.estimator_.predict(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.estimator_.predict_proba(X)
+
+
+def compare_recipes(
+    recipes: Mapping[str, Any],
+    X: Any,
+    y: Any,
+    cv: Any = 3,
+    n_jobs: int | None = None,
+    scoring: str | Callable | None = "accuracy",
+    random_state: Any = None,
+    return_search: bool = False,
+    verbose: int = 0,
+) -> pd.DataFrame | tuple[pd.DataFrame, GridSearchCV]:
+    """Cross-validate whole training recipes, each estimator exactly as configured.
+
+    Where :func:`compare_optimizers` varies the optimizer on one network and resets the
+    optimizer's other arguments, this compares complete configurations (network,
+    optimizer with all its arguments, schedule, loss, epochs) on the same folds, e.g. the
+    two recipes of :func:`~cnn_estimators.make_fashion_mnist_cnn`.
+
+    Parameters
+    ----------
+    recipes : dict
+        ``{name: estimator}``; each estimator is cloned, never modified. Give them an int
+        ``random_state`` for reproducible scores.
+    X, y : array-like
+        Images and labels, in any form the estimators accept.
+    cv : int or cross-validation splitter, default=3
+        An int means ``StratifiedKFold(cv, shuffle=True, random_state=random_state)``;
+        every recipe is scored on the same folds.
+    n_jobs : int, default=None
+        Parallel fits, as in :class:`~sklearn.model_selection.GridSearchCV`.
+    scoring : str or callable, default="accuracy"
+        A single metric, as in ``GridSearchCV``.
+    random_state : int, RandomState instance or None, default=None
+        Shuffles the folds when ``cv`` is an int.
+    return_search : bool, default=False
+        Also return the fitted ``GridSearchCV`` over the recipes' names, refitted on all the
+        data with the best recipe: ``search.best_estimator_.estimator_`` is that fitted
+        estimator.
+    verbose : int, default=0
+        ``GridSearchCV``'s verbosity: 2 prints one line per fitted fold as it ends, with
+        the recipe and the time; 3 adds the fold number and the score.
+
+    Returns
+    -------
+    results : DataFrame
+        One row per recipe, best first: ``recipe`` (the name), ``optimizer`` and ``lr``
+        (empty and NaN for estimators without them), ``params`` (the ``module``, then every
+        other parameter that differs from the estimator class's default,
+        "name=value, ..."),
+        ``mean_test_score``, ``std_test_score``, ``mean_fit_time``, ``rank_test_score``.
+    search : GridSearchCV
+        Only with ``return_search=True``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from cnn_estimators import make_mlp
+    >>> from cnn_estimators.experiments import compare_recipes
+    >>> X, y = load_digits(return_X_y=True)
+    >>> small = dict(module__hidden_sizes=(16,), max_epochs=2, random_state=0, device="cpu")
+    >>> recipes = {"adam": make_mlp(**small),
+    ...            "sgd": make_mlp(optimizer="sgd", lr=0.1, optimizer__momentum=0.9, **small)}
+    >>> df = compare_recipes(recipes, X / 16, y, random_state=0)
+    >>> sorted(df["recipe"])
+    ['adam', 'sgd']
+    >>> print(df.set_index("recipe").loc["sgd", "params"])
+    module=mlp, max_epochs=2, device=cpu, optimizer__momentum=0.9, module__hidden_sizes=(16,), ...
+    """
+    if not isinstance(recipes, Mapping) or not recipes:
+        raise ValueError(
+            "recipes must be a non-empty dict {name: estimator}, e.g. "
+            "{'fast': make_fashion_mnist_cnn(), 'course': make_fashion_mnist_cnn("
+            f"recipe='course')}}; got {recipes!r}."
+        )
+    names = [str(name) for name in recipes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"The names of the recipes must differ; got {names!r}.")
+    if scoring is not None and not (isinstance(scoring, str) or callable(scoring)):
+        raise ValueError(
+            "compare_recipes takes a single metric: scoring must be a str or a callable."
+        )
+    named = {name: clone(est) for name, est in zip(names, recipes.values(), strict=True)}
+    search = GridSearchCV(
+        _Recipe(named, names[0]),
+        {"name": names},
+        cv=_stratified_cv(cv, random_state),
+        n_jobs=n_jobs,
+        scoring=scoring,
+        refit=bool(return_search),
+        error_score="raise",
+        verbose=verbose,
+    )
+    search.fit(X, y)
+
+    res = search.cv_results_
+    rows = []
+    for i, cand in enumerate(res["params"]):
+        est = named[cand["name"]]
+        own = est.get_params(deep=False)
+        # The network is always shown, even where it is the class's default.
+        params = {**({"module": own["module"]} if "module" in own else {})}
+        params.update(non_default_params(est))
+        optimizer = params.pop("optimizer", getattr(est, "optimizer", ""))
+        lr = params.pop("lr", getattr(est, "lr", float("nan")))
+        rows.append(
+            {
+                "recipe": cand["name"],
+                "optimizer": optimizer if isinstance(optimizer, str) else _format_value(optimizer),
+                "lr": float(lr) if isinstance(lr, numbers.Real) else float("nan"),
+                "params": ", ".join(f"{k}={_format_value(v)}" for k, v in params.items()),
                 "mean_test_score": float(res["mean_test_score"][i]),
                 "std_test_score": float(res["std_test_score"][i]),
                 "mean_fit_time": float(res["mean_fit_time"][i]),
@@ -401,6 +567,7 @@ def cross_validate_estimator(
     n_jobs: int | None = None,
     random_state: Any = None,
     return_estimators: bool = False,
+    verbose: int = 0,
 ) -> pd.DataFrame:
     """Stratified K-fold cross-validation as a table: one row per fold, then mean and std.
 
@@ -421,6 +588,9 @@ def cross_validate_estimator(
         Keep the fitted fold estimators in ``df.attrs["estimators"]`` (a list, in fold
         order, shared by the frames derived from ``df`` rather than copied). They are dropped
         by default to save memory (each holds a network and its optimizer state).
+    verbose : int, default=0
+        scikit-learn's ``cross_validate`` verbosity: 2 prints one line per fold as it ends,
+        with its time; 3 adds its accuracy and loss.
 
     Returns
     -------
@@ -455,6 +625,7 @@ def cross_validate_estimator(
         return_train_score=False,
         return_estimator=True,
         error_score="raise",
+        verbose=verbose,
     )
     estimators = list(result["estimator"])
     folds = pd.DataFrame(
@@ -778,8 +949,10 @@ def classification_report_df(
         One row per class of ``classes_`` (in that order), then "accuracy" (or "micro avg"
         when ``y`` misses some classes), "macro avg" and "weighted avg"; columns
         ``precision``, ``recall``, ``f1-score``, ``support``. The accuracy row holds the
-        accuracy in ``f1-score`` and the number of images in ``support``, as in the text
-        report. Undefined precisions (a class never predicted) are 0.
+        accuracy in ``precision``, ``recall`` and ``f1-score`` (for single-label
+        classification all three micro averages equal the accuracy) and the number of
+        images in ``support``; no cell is NaN. Undefined precisions (a class never
+        predicted) are 0.
 
     Examples
     --------
@@ -805,10 +978,10 @@ def classification_report_df(
     for key, value in report.items():
         if isinstance(value, Mapping):
             rows[key] = dict(value)
-        else:  # "accuracy" is a bare float
+        else:  # "accuracy" is a bare float, equal to the micro-averaged P, R and F1
             rows[key] = {
-                "precision": np.nan,
-                "recall": np.nan,
+                "precision": value,
+                "recall": value,
                 "f1-score": value,
                 "support": len(y),
             }

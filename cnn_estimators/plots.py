@@ -522,7 +522,11 @@ def plot_training_curves(
         ax.set_title(title if per == "epoch" else f"{title} per batch")
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        low, high = ax.get_xlim()
+        if high - low < 1:  # one epoch: whole epochs on the axis, not fractions of one
+            left = last_epoch - 0.5 if per == "epoch" else last_epoch - 1
+            ax.set_xlim(left, left + 1)
         if metric in limits:
             ax.set_ylim(*limits[metric])
         if ax.get_legend_handles_labels()[0]:
