@@ -18,6 +18,7 @@ from cnn_estimators.experiments import (
     LRFindResult,
     classification_report_df,
     compare_optimizers,
+    compare_recipes,
     confusion_pairs,
     cross_validate_estimator,
     lr_find,
@@ -138,17 +139,104 @@ def test_compare_optimizers_lr_forms_param_grid_and_classes(digits01):
 def test_compare_optimizers_moves_estimator_momentum_to_accepting_optimizers(digits01):
     X, y = digits01
     X, y = X[:300], y[:300]
-    est = small(max_epochs=1, optimizer="sgd", optimizer__momentum=0.5)
+    est = small(max_epochs=1, optimizer="sgd", optimizer__momentum=0.5, optimizer__eps=1e-6)
     df, search = compare_optimizers(
-        est, X, y, optimizers=["sgd", "adam", "rmsprop"], cv=2, return_search=True
+        est,
+        X,
+        y,
+        optimizers=["adam", "rmsprop"],
+        cv=2,
+        return_search=True,
+        keep_optimizer_args=True,
     )
     grids = {g["optimizer"][0]: g for g in search.param_grid}
-    assert grids["sgd"]["optimizer__momentum"] == [0.5]  # the estimator's, not the default
     assert grids["rmsprop"]["optimizer__momentum"] == [0.5]  # RMSprop accepts momentum
     assert "optimizer__momentum" not in grids["adam"]
     assert "optimizer__momentum" not in search.estimator.get_params()
     assert est.optimizer__momentum == 0.5  # the estimator given still has it
-    assert set(df.loc[df.optimizer == "adam", "params"]) == {""}
+    # eps, which both take, stays on the estimator (not in the grid): the rows, read back
+    # from the candidates, show it all the same.
+    assert "optimizer__eps" not in grids["adam"]
+    assert set(df.loc[df.optimizer == "adam", "params"]) == {"eps=1e-06"}
+    assert set(df.loc[df.optimizer == "rmsprop", "params"]) == {"eps=1e-06, momentum=0.5"}
+    df = compare_optimizers(est, X, y, optimizers=["sgd"], cv=2, keep_optimizer_args=True)
+    assert set(df["params"]) == {"momentum=0.5"}  # the estimator's, not the default 0.9
+
+
+def test_compare_optimizers_gives_each_optimizer_its_own_defaults(digits01):
+    """A recipe's optimizer arguments (here make_fashion_mnist_cnn's: SGD with Nesterov
+    momentum 0.9 and weight decay) are not carried into the candidates, and each row shows
+    exactly what its candidate trained with."""
+    X, y = digits01
+    X, y = X[:200], y[:200]
+    recipe = dict(optimizer__momentum=0.9, optimizer__nesterov=True, optimizer__weight_decay=5e-4)
+    est = small(max_epochs=1, optimizer="sgd", lr=0.6, **recipe)
+    df, search = compare_optimizers(
+        est, X, y, optimizers=["rmsprop", "sgd"], lr={"sgd": [0.05]}, cv=2, return_search=True
+    )
+    assert sorted(zip(df["optimizer"], df["lr"], df["params"], strict=True)) == [
+        ("rmsprop", 0.001, ""),
+        ("sgd", 0.05, "momentum=0.9"),
+    ]
+    # What the refitted best candidate's torch optimizer really holds.
+    best = search.best_estimator_
+    group = best.optimizer_.param_groups[0]
+    assert group["lr"] == df["lr"][0]
+    expected = {"rmsprop": {"momentum": 0, "weight_decay": 0}, "sgd": {"momentum": 0.9}}
+    for key, value in expected[df["optimizer"][0]].items():
+        assert group[key] == value, key
+    assert group["weight_decay"] == 0 and not group.get("nesterov", False)
+    assert est.optimizer__nesterov is True  # the estimator given is untouched
+
+
+def test_compare_recipes(digits01):
+    X, y = digits01
+    X, y = X[:300], y[:300]
+    recipes = {
+        "adam": small(max_epochs=1),
+        "sgd": small(max_epochs=1, optimizer="sgd", lr=0.1, optimizer__momentum=0.9),
+    }
+    df, search = compare_recipes(recipes, X, y, cv=2, random_state=0, return_search=True)
+    assert df.columns.tolist() == [
+        "recipe",
+        "optimizer",
+        "lr",
+        "params",
+        "mean_test_score",
+        "std_test_score",
+        "mean_fit_time",
+        "rank_test_score",
+    ]
+    rows = df.set_index("recipe")
+    assert (rows.loc["adam", "optimizer"], rows.loc["adam", "lr"]) == ("adam", 0.001)
+    assert (rows.loc["sgd", "optimizer"], rows.loc["sgd", "lr"]) == ("sgd", 0.1)
+    assert rows.loc["sgd", "params"] == (
+        "module=mlp, max_epochs=1, batch_size=32, device=cpu, module__hidden_sizes=(16,), "
+        "optimizer__momentum=0.9, validation_fraction=0, random_state=0"
+    )
+    assert sorted(df["rank_test_score"]) == [1, 2]
+    # The same folds as a plain cross-validation of each recipe.
+    for name, est in recipes.items():
+        folds = cross_validate_estimator(est, X, y, cv=2, random_state=0)
+        mean = folds.set_index("fold").loc["mean", "accuracy"]
+        assert rows.loc[name, "mean_test_score"] == pytest.approx(mean)
+    best = search.best_estimator_.estimator_
+    assert best.__sklearn_is_fitted__() and best.optimizer == df["recipe"][0]
+    assert not recipes["adam"].__sklearn_is_fitted__()  # the given estimators are untouched
+
+    any_classifier = compare_recipes({"lr": LogisticRegression(C=0.5)}, X, y, cv=2)
+    assert any_classifier["optimizer"].tolist() == [""] and np.isnan(any_classifier["lr"][0])
+    assert any_classifier["params"].tolist() == ["C=0.5"]
+
+
+def test_compare_recipes_validates(digits01):
+    X, y = digits01
+    with pytest.raises(ValueError, match="non-empty dict"):
+        compare_recipes({}, X, y)
+    with pytest.raises(ValueError, match="non-empty dict"):
+        compare_recipes([small()], X, y)
+    with pytest.raises(ValueError, match="single metric"):
+        compare_recipes({"a": small()}, X, y, scoring=["accuracy"])
 
 
 def test_compare_optimizers_in_a_pipeline(digits01):
@@ -284,6 +372,9 @@ def test_classification_report_df(digits01, fitted):
     assert df.index.tolist()[:10] == [str(c) for c in fitted.classes_]
     assert df.index.tolist()[10:] == ["accuracy", "macro avg", "weighted avg"]
     np.testing.assert_allclose(df.loc["accuracy", "f1-score"], fitted.score(X, y))
+    # No NaN: precision and recall of the accuracy row are the micro averages (= accuracy).
+    assert not df.isna().any().any()
+    np.testing.assert_allclose(df.loc["accuracy", ["precision", "recall"]], fitted.score(X, y))
     assert df.loc["accuracy", "support"] == len(y)
     assert df["support"].iloc[:10].sum() == len(y)
 

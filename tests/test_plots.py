@@ -161,6 +161,25 @@ def test_training_curves_per_batch(fashion):
     assert max(train.get_xdata()) == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize("n_epochs", [1, 2, 3, 5, 12])
+@pytest.mark.parametrize("per", ["epoch", "batch"])
+def test_training_curves_show_whole_epochs(n_epochs, per):
+    """The x ticks are whole epochs, also for a single epoch (no 0.95 ... 1.05 axis)."""
+    batches = [{"train_loss": 1.0}] * 3
+    history = [
+        {"epoch": e, "train_loss": 1 / e, "valid_loss": 1 / e, "valid_acc": 0.5, "batches": batches}
+        for e in range(1, n_epochs + 1)
+    ]
+    fig = plot_training_curves(history, per=per)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+        assert low <= n_epochs <= high
+    plt.close(fig)
+
+
 def test_training_curves_without_validation(fashion_no_valid):
     fig = plot_training_curves(fashion_no_valid, test_point={"loss": 0.5})
     loss_ax, acc_ax = fig.axes
