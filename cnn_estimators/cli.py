@@ -420,6 +420,15 @@ def _compare(args: argparse.Namespace, data: Any, folds: int):
     return table, shared, "Optimizer"
 
 
+def _print_comparison(table: Any, what: str) -> None:
+    if what == "Recipe":  # the parameters of each recipe below the table, one line each
+        print(table.drop(columns="params").to_string(index=False))
+        for name, params in zip(table["recipe"], table["params"], strict=True):
+            print(f"  {name}: {params}")
+    else:
+        print(table.to_string(index=False))
+
+
 def _plot_comparison(table: Any, what: str):
     import numpy as np
 
@@ -437,7 +446,7 @@ def _grid(args: argparse.Namespace) -> int:
     run = _run_dir(args)
     table, shared, what = _compare(args, data, args.folds)
     table.to_csv(run / "grid.csv", index=False)
-    print(table.to_string(index=False))
+    _print_comparison(table, what)
     record = _record(args, data, shared)
     compared = "optimizers, learning rates and optimizer arguments: per candidate (table)"
     if what == "Recipe":
@@ -513,7 +522,7 @@ def _demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     grid, shared, what = _compare(args, data, 3)
     print(f"{what} comparison, 3-fold ({time.perf_counter() - start:.1f} s):")
-    print(grid.to_string(index=False))
+    _print_comparison(grid, what)
     grid.to_csv(run / "grid.csv", index=False)
     report.add_config("Optimizer comparison: parameters shared by the candidates", shared)
     report.add_table("Optimizer comparison (3-fold)", grid)
