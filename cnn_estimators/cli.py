@@ -12,28 +12,30 @@ Exit code 0 on success, 1 when the work fails (e.g. data not found), 2 on bad us
 from __future__ import annotations
 
 import argparse
-import ast
-import contextlib
-import json
-import os
-import re
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from ._cli_runs import (
+    UsageError,
+    compare,
+    evaluation_sections,
+    fit_and_report,
+    load_data,
+    make_estimator,
+    make_run_dir,
+    plot_comparison,
+    print_comparison,
+    print_metrics,
+    progress_output,
+    run_record,
+    start_report,
+    write_json,
+)
 from .datasets._names import DATASET_NAMES, dataset_name
 
 __all__ = ["main"]
-
-#: Parameters of a factory's training recipe that ``grid`` resets, so that every optimizer
-#: trains with its own defaults (user ``--set`` values are kept).
-_RECIPE_PARAMS = ("lr_schedule", "criterion__label_smoothing")
-
-
-class UsageError(Exception):
-    """Bad command-line usage (exit code 2)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,314 +50,24 @@ def _dataset_arg(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _stdout_is_terminal() -> bool:
-    return bool(getattr(sys.stdout, "isatty", lambda: False)())
-
-
-class _LogLines:
-    """stdout for logs (CI, nohup, captured output): each line is written as soon as it
-    ends, without the terminal colours of skorch's epoch table."""
-
-    _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        self._stream.write(self._COLOUR.sub("", text))
-        if "\n" in text:
-            self._stream.flush()
-        return len(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-@contextlib.contextmanager
-def _progress_output():
-    """Line by line output when stdout is not a terminal, in this process and in the
-    worker processes of ``--n-jobs``."""
-    if _stdout_is_terminal():
-        yield
-        return
-    stdout, unbuffered = sys.stdout, os.environ.get("PYTHONUNBUFFERED")
-    sys.stdout = _LogLines(stdout)
-    os.environ["PYTHONUNBUFFERED"] = "1"
-    try:
-        yield
-    finally:
-        sys.stdout = stdout
-        if unbuffered is None:
-            os.environ.pop("PYTHONUNBUFFERED", None)
-        else:
-            os.environ["PYTHONUNBUFFERED"] = unbuffered
-
-
-def _parse_sets(items: Sequence[str]) -> dict[str, Any]:
-    params = {}
-    for item in items or ():
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--set expects name=value, e.g. --set lr=0.01; got {item!r}")
-        try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw  # a plain string such as optimizer=adam
-        params[key.strip()] = value
-    return params
-
-
-# ----------------------------------------------------------------------------- data
-_ADVICE = (  # the loaders' advice to Python callers, in the words of this command
-    ("call again with download=False", "run the command again without --download"),
-    ("pass download=True", "add --download"),
-    ("download=True", "--download"),
-    ("pass data_home=...", "add --data-home DIR"),
-    ("data_home=", "--data-home "),
-)
-
-
-def _command_line_advice(message: str) -> str:
-    for python, command in _ADVICE:
-        message = message.replace(python, command)
-    return message
-
-
-def _load_data(args: argparse.Namespace):
-    from . import datasets
-
-    kwargs: dict[str, Any] = {
-        "n_train": getattr(args, "n_train", None),
-        "n_test": args.n_test,
-        "random_state": args.random_state,
-    }
-    if args.dataset == "digits":
-        return datasets.load_digits_images(**kwargs)
-    loader = {
-        "mnist": datasets.load_mnist,
-        "fashion_mnist": datasets.load_fashion_mnist,
-        "cifar10": datasets.load_cifar10,
-    }[args.dataset]
-    try:
-        return loader(download=args.download, data_home=args.data_home, **kwargs)
-    except (FileNotFoundError, ConnectionError, ValueError) as exc:  # e.g. a bad checksum
-        raise type(exc)(_command_line_advice(str(exc))) from exc
-
-
-# ----------------------------------------------------------------------------- estimators
-def _factory_estimator(dataset: str, params: dict[str, Any]):
-    from . import factories
-
-    if dataset == "digits":
-        defaults = {"model": "global_pool_cnn", "lr": 3e-3, "batch_size": 64, "max_epochs": 8}
-        return factories.make_mnist_cnn(**{**defaults, **params})
-    factory = {
-        "fashion_mnist": factories.make_fashion_mnist_cnn,
-        "mnist": factories.make_mnist_cnn,
-        "cifar10": factories.make_cifar_cnn,
-    }[dataset]
-    return factory(**params)
-
-
-def _user_params(args: argparse.Namespace, *, lr: bool = True) -> dict[str, Any]:
-    """``--set``, ``--model``, ``--epochs`` and (with ``lr``) a single ``--lr``, with the
-    seed."""
-    params = {"random_state": args.random_state, **_parse_sets(args.set)}
-    if args.model is not None:
-        params["model"] = args.model
-    if args.epochs is not None:
-        params["max_epochs"] = args.epochs
-    if lr and isinstance(getattr(args, "lr", None), float):
-        params["lr"] = args.lr
-    return params
-
-
-def _estimator(args: argparse.Namespace, *, progress: bool = False, **defaults: Any):
-    """The data set's factory with ``defaults`` under the user's parameters. ``progress``:
-    one line per epoch (skorch's ``verbose=1`` table) when stdout is not a terminal, where
-    the progress bar is not shown."""
-    params = {**defaults, **_user_params(args)}
-    if progress and not _stdout_is_terminal():
-        params.setdefault("verbose", 1)
-    return _factory_estimator(args.dataset, params)
-
-
-def _network(args: argparse.Namespace):
-    """The estimator whose optimizers ``grid`` compares: the factory's network and data
-    settings without its optimizer arguments, schedule and label smoothing (unless given
-    with ``--set``)."""
-    user = _user_params(args, lr=False)
-    fixed = sorted({"optimizer", "lr"} & set(user))
-    if fixed:
-        raise UsageError(
-            f"grid sets {' and '.join(fixed)} per candidate: choose them with --optimizers "
-            "and --lr instead of --set"
-        )
-    est = _factory_estimator(args.dataset, user)
-    kept = {
-        key: value
-        for key, value in est.get_params(deep=False).items()
-        if key in user or not (key.startswith("optimizer__") or key in _RECIPE_PARAMS)
-    }
-    kept.setdefault("lr_schedule", None)
-    return type(est)(**kept)
-
-
-def _recipes(args: argparse.Namespace) -> dict[str, Any]:
-    """The training recipes the package's factories define for the data set."""
-    from .factories import make_fashion_mnist_cnn, make_fast_cnn
-
-    user = _user_params(args)
-    if args.dataset == "fashion_mnist":
-        recipes = {
-            "fast": make_fashion_mnist_cnn(recipe="fast", **user),
-            "course": make_fashion_mnist_cnn(recipe="course", **user),
-        }
-    else:
-        recipes = {"default": _factory_estimator(args.dataset, user)}
-    stats = "mnist" if args.dataset == "digits" else args.dataset
-    recipes["fast_cnn"] = make_fast_cnn(dataset=stats, **user)
-    wanted = args.recipes or list(recipes)
-    unknown = [name for name in wanted if name not in recipes]
-    if unknown:
-        raise UsageError(
-            f"unknown recipe {unknown[0]!r} for {args.dataset}: use one of "
-            f"{', '.join(recipes)} (or --recipes alone for all)"
-        )
-    return {name: recipes[name] for name in wanted}
-
-
-# ----------------------------------------------------------------------------- records
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    return repr(value)  # transforms and other objects: as they print
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_json_default))
-
-
-def _record(args: argparse.Namespace, data: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """What was run: command, data set, image counts, non-default parameters."""
-    record: dict[str, Any] = {"command": args.command, "dataset": args.dataset}
-    if args.command != "evaluate":
-        record["n_train"] = len(data.y_train)
-    record["n_test"] = len(data.y_test)
-    record.update(
-        image_shape=list(data.image_shape),
-        n_classes=data.n_classes,
-        data_source=data.source,
-        random_state=args.random_state,
-        params=_jsonable(params),
-    )
-    return record
-
-
-def _run_dir(args: argparse.Namespace) -> Path:
-    if args.out:
-        path = Path(args.out)
-    else:
-        path = Path("runs") / f"{args.command}-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(_jsonable(data), indent=2, sort_keys=True) + "\n")
-
-
-def _start_report(title: str, record: dict[str, Any]):
-    from .report import Report
-
-    report = Report(title)
-    n_train = f"{record['n_train']} training images, " if "n_train" in record else ""
-    report.add_text(
-        "Data",
-        f"{record['dataset']}: {n_train}{record['n_test']} test images of shape "
-        f"{tuple(record['image_shape'])}, {record['n_classes']} classes "
-        f"(from {record['data_source']}).",
-    )
-    report.add_config("Run (parameters that differ from the defaults)", record)
-    return report
-
-
-def _class_names(data: Any) -> list[str] | None:
-    return list(data.class_names) or None
-
-
-def _evaluation_sections(report, est, data, run: Path) -> dict[str, float]:
-    """Test metrics, confusion matrix, per-class and highest-loss tables, in the report."""
-    from sklearn.metrics import log_loss
-
-    from .experiments import classification_report_df, top_losses
-    from .plots import plot_confusion_matrix
-
-    proba = est.predict_proba(data.X_test)
-    pred = est.classes_[proba.argmax(axis=1)]
-    metrics = {
-        "test_accuracy": float((pred == data.y_test).mean()),
-        "test_log_loss": float(log_loss(data.y_test, proba, labels=est.classes_)),
-    }
-    names = _class_names(data)
-    per_class = classification_report_df(est, data.X_test, data.y_test, class_names=names)
-    per_class.to_csv(run / "per_class.csv")
-    disp = plot_confusion_matrix(est, data.X_test, data.y_test, class_names=names)
-    disp.figure_.savefig(run / "confusion_matrix.png", dpi=90, bbox_inches="tight")
-    report.add_figure("Confusion matrix (test set)", disp.figure_)
-    report.add_table("Per-class metrics (test set)", per_class.reset_index(names="class"))
-    worst = top_losses(est, data.X_test, data.y_test, k=10, class_names=names)
-    worst.to_csv(run / "top_losses.csv", index=False)
-    report.add_table("Highest-loss test images", worst)
-    return metrics
-
-
-def _print_metrics(metrics: dict[str, Any]) -> None:
-    for key, value in metrics.items():
-        shown = f"{value:.4f}" if isinstance(value, float) else value
-        print(f"  {key:<26} {shown}")
-
-
-def _history_frame(est: Any):
-    import pandas as pd
-
-    keys = ("epoch", "train_loss", "valid_loss", "valid_acc", "dur")
-    return pd.DataFrame([{k: row.get(k) for k in keys} for row in est.history_])
-
-
-def _fit_and_report(report, est, data, run: Path) -> dict[str, Any]:
-    """Fit on the training split, add the curves and the test evaluation to the report."""
-    from .plots import plot_training_curves
-
-    start = time.perf_counter()
-    est.fit(data.X_train, data.y_train)
-    metrics: dict[str, Any] = {"fit_time_s": time.perf_counter() - start, "epochs": est.n_iter_}
-    est.history_.to_file(str(run / "history.json"))
-    _history_frame(est).to_csv(run / "history.csv", index=False)
-    fig = plot_training_curves(est)
-    fig.savefig(run / "training_curves.png", dpi=90, bbox_inches="tight")
-    report.add_figure("Training curves", fig)
-    return metrics
-
-
 # ----------------------------------------------------------------------------- subcommands
 def _fit(args: argparse.Namespace) -> int:
     from .report import non_default_params
 
-    data = _load_data(args)
-    run = _run_dir(args)
-    est = _estimator(args, progress=True, keep_best=True, checkpoint_dir=str(run / "checkpoints"))
-    record = _record(args, data, non_default_params(est))
-    report = _start_report(f"fit: {est.module} on {args.dataset}", record)
-    metrics = _fit_and_report(report, est, data, run)
+    data = load_data(args)
+    run = make_run_dir(args)
+    est = make_estimator(
+        args, progress=True, keep_best=True, checkpoint_dir=str(run / "checkpoints")
+    )
+    record = run_record(args, data, non_default_params(est))
+    report = start_report(f"fit: {est.module} on {args.dataset}", record)
+    metrics = fit_and_report(report, est, data, run)
     metrics["best_validation_accuracy"] = est.best_validation_score_
-    metrics.update(_evaluation_sections(report, est, data, run))
+    metrics.update(evaluation_sections(report, est, data, run))
     est.save(run / "model.ckpt")  # data only: loading it runs no code
-    _write_json(run / "metrics.json", {**record, **metrics})
+    write_json(run / "metrics.json", {**record, **metrics})
     report.add_config("Metrics", metrics)
-    _print_metrics(metrics)
+    print_metrics(metrics)
     print(f"report: {report.write(run / 'report.html')}")
     return 0
 
@@ -365,10 +77,10 @@ def _cv(args: argparse.Namespace) -> int:
     from .plots import plot_cv_results
     from .report import non_default_params
 
-    data = _load_data(args)
-    run = _run_dir(args)
-    est = _estimator(args)
-    record = _record(args, data, non_default_params(est))
+    data = load_data(args)
+    run = make_run_dir(args)
+    est = make_estimator(args)
+    record = run_record(args, data, non_default_params(est))
     print(f"{args.folds}-fold cross-validation of {est.module} on {data.name}, one line per fold:")
     table = cross_validate_estimator(
         est,
@@ -381,7 +93,7 @@ def _cv(args: argparse.Namespace) -> int:
     )
     table.to_csv(run / "cv.csv", index=False)
     print(table.to_string(index=False))
-    report = _start_report(f"{args.folds}-fold cross-validation: {est.module}", record)
+    report = start_report(f"{args.folds}-fold cross-validation: {est.module}", record)
     report.add_table("Folds", table)
     ax = plot_cv_results(table)
     ax.figure.savefig(run / "cv.png", dpi=90, bbox_inches="tight")
@@ -391,70 +103,25 @@ def _cv(args: argparse.Namespace) -> int:
         "cv_accuracy_mean": float(summary.loc["mean", "accuracy"]),
         "cv_accuracy_std": float(summary.loc["std", "accuracy"]),
     }
-    _write_json(run / "metrics.json", {**record, **metrics})
+    write_json(run / "metrics.json", {**record, **metrics})
     print(f"report: {report.write(run / 'report.html')}")
     return 0
 
 
-def _compare(args: argparse.Namespace, data: Any, folds: int):
-    """(table, shared parameters, what was compared) for ``grid`` and ``demo``."""
-    from .experiments import compare_optimizers, compare_recipes
-    from .report import non_default_params
-
-    common = dict(cv=folds, n_jobs=args.n_jobs, random_state=args.random_state, verbose=3)
-    if getattr(args, "recipes", None) is not None:
-        recipes = _recipes(args)
-        print(f"Comparing the recipes {', '.join(recipes)}, {folds}-fold, one line per fit:")
-        table = compare_recipes(recipes, data.X_train, data.y_train, **common)
-        return table, {}, "Recipe"
-    est = _network(args)
-    shared = {k: v for k, v in non_default_params(est).items() if k not in ("optimizer", "lr")}
-    lrs = args.lr if isinstance(getattr(args, "lr", None), list) else None  # grid's --lr
-    print(
-        f"Comparing optimizers {', '.join(args.optimizers)} on {est.module}, {folds}-fold, "
-        "one line per fit:"
-    )
-    table = compare_optimizers(
-        est, data.X_train, data.y_train, optimizers=args.optimizers, lr=lrs, **common
-    )
-    return table, shared, "Optimizer"
-
-
-def _print_comparison(table: Any, what: str) -> None:
-    if what == "Recipe":  # the parameters of each recipe below the table, one line each
-        print(table.drop(columns="params").to_string(index=False))
-        for name, params in zip(table["recipe"], table["params"], strict=True):
-            print(f"  {name}: {params}")
-    else:
-        print(table.to_string(index=False))
-
-
-def _plot_comparison(table: Any, what: str):
-    import numpy as np
-
-    from .plots import plot_optimizer_comparison
-
-    if what == "Recipe":  # one bar per recipe, labelled with its name
-        table = table.assign(optimizer=table["recipe"], lr=np.nan, params="")
-    ax = plot_optimizer_comparison(table)
-    ax.set_title(f"{what} comparison")
-    return ax
-
-
 def _grid(args: argparse.Namespace) -> int:
-    data = _load_data(args)
-    run = _run_dir(args)
-    table, shared, what = _compare(args, data, args.folds)
+    data = load_data(args)
+    run = make_run_dir(args)
+    table, shared, what = compare(args, data, args.folds)
     table.to_csv(run / "grid.csv", index=False)
-    _print_comparison(table, what)
-    record = _record(args, data, shared)
+    print_comparison(table, what)
+    record = run_record(args, data, shared)
     compared = "optimizers, learning rates and optimizer arguments: per candidate (table)"
     if what == "Recipe":
         compared = "every parameter: per recipe (table)"
     record["compared"] = compared
-    report = _start_report(f"{what} comparison on {args.dataset}", record)
+    report = start_report(f"{what} comparison on {args.dataset}", record)
     report.add_table(f"Candidates ({args.folds}-fold cross-validation)", table)
-    ax = _plot_comparison(table, what)
+    ax = plot_comparison(table, what)
     ax.figure.savefig(run / "grid.png", dpi=90, bbox_inches="tight")
     report.add_figure(f"{what} comparison", ax.figure)
     best = table.iloc[0]
@@ -463,7 +130,7 @@ def _grid(args: argparse.Namespace) -> int:
         "best_cv_accuracy": float(best["mean_test_score"]),
         "candidates": table.to_dict("records"),
     }
-    _write_json(run / "metrics.json", {**record, **metrics})
+    write_json(run / "metrics.json", {**record, **metrics})
     print(f"report: {report.write(run / 'report.html')}")
     return 0
 
@@ -476,13 +143,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     if not model_file.exists():
         raise UsageError(f"no model file at {model_file}; give the model.ckpt of a fit run")
     est = CNNClassifier.load(model_file)
-    data = _load_data(args)
-    run = _run_dir(args)
-    record = {**_record(args, data, non_default_params(est)), "model_file": str(model_file)}
-    report = _start_report(f"evaluate: {model_file} on {args.dataset}", record)
-    metrics = _evaluation_sections(report, est, data, run)
-    _write_json(run / "metrics.json", {**record, **metrics})
-    _print_metrics(metrics)
+    data = load_data(args)
+    run = make_run_dir(args)
+    record = {**run_record(args, data, non_default_params(est)), "model_file": str(model_file)}
+    report = start_report(f"evaluate: {model_file} on {args.dataset}", record)
+    metrics = evaluation_sections(report, est, data, run)
+    write_json(run / "metrics.json", {**record, **metrics})
+    print_metrics(metrics)
     print(f"report: {report.write(run / 'report.html')}")
     return 0
 
@@ -494,12 +161,12 @@ def _demo(args: argparse.Namespace) -> int:
     from .plots import plot_cv_results
     from .report import non_default_params
 
-    data = _load_data(args)
-    run = _run_dir(args)
+    data = load_data(args)
+    run = make_run_dir(args)
     print(f"Data: {data!r}")
-    est = _estimator(args)
-    record = _record(args, data, non_default_params(est))
-    report = _start_report(f"cnn_estimators demo: {est.module} on {args.dataset}", record)
+    est = make_estimator(args)
+    record = run_record(args, data, non_default_params(est))
+    report = start_report(f"cnn_estimators demo: {est.module} on {args.dataset}", record)
 
     print(f"\n5-fold cross-validation of {est.module}, one line per fold:")
     start = time.perf_counter()
@@ -520,20 +187,20 @@ def _demo(args: argparse.Namespace) -> int:
 
     print()
     start = time.perf_counter()
-    grid, shared, what = _compare(args, data, 3)
+    grid, shared, what = compare(args, data, 3)
     print(f"{what} comparison, 3-fold ({time.perf_counter() - start:.1f} s):")
-    _print_comparison(grid, what)
+    print_comparison(grid, what)
     grid.to_csv(run / "grid.csv", index=False)
     report.add_config("Optimizer comparison: parameters shared by the candidates", shared)
     report.add_table("Optimizer comparison (3-fold)", grid)
-    report.add_figure("Optimizer comparison", _plot_comparison(grid, what).figure)
+    report.add_figure("Optimizer comparison", plot_comparison(grid, what).figure)
 
     print(f"\nFitting {est.module} on the {len(data.y_train)} training images:")
-    final = _estimator(args, progress=True)
-    metrics = _fit_and_report(report, final, data, run)
-    metrics.update(_evaluation_sections(report, final, data, run))
+    final = make_estimator(args, progress=True)
+    metrics = fit_and_report(report, final, data, run)
+    metrics.update(evaluation_sections(report, final, data, run))
     metrics["cv_accuracy_mean"] = float(pd.to_numeric(cv.set_index("fold").loc["mean", "accuracy"]))
-    _write_json(run / "metrics.json", {**record, **metrics, "optimizers": grid.to_dict("records")})
+    write_json(run / "metrics.json", {**record, **metrics, "optimizers": grid.to_dict("records")})
     print(
         f"\nTest accuracy of the fitted {est.module!r}: {metrics['test_accuracy']:.4f} "
         f"on {len(data.y_test)} held-out images."
@@ -725,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with _progress_output():
+        with progress_output():
             return args.func(args)
     except UsageError as exc:
         print(f"cnn-estimators: error: {exc}", file=sys.stderr)

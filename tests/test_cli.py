@@ -377,7 +377,7 @@ def test_progress_lines_when_stdout_is_not_a_terminal(tmp_path, capsys):
 
 
 def test_log_lines_are_flushed_line_by_line():
-    from cnn_estimators.cli import _LogLines
+    from cnn_estimators._cli_runs import _LogLines
 
     class Stream(io.StringIO):
         flushes = 0
