@@ -160,6 +160,30 @@ def _net_prefix(params: Mapping[str, Any]) -> str:
     return prefixes[0]
 
 
+def _check_single_metric(scoring: Any, func: str) -> None:
+    if scoring is not None and not (isinstance(scoring, str) or callable(scoring)):
+        raise ValueError(f"{func} takes a single metric: scoring must be a str or a callable.")
+
+
+def _search(estimator: Any, grid: Any, X: Any, y: Any, **options: Any) -> GridSearchCV:
+    """``GridSearchCV`` fitted on X, y; ``cv`` an int means shuffled stratified folds."""
+    cv = _stratified_cv(options.pop("cv"), options.pop("random_state"))
+    search = GridSearchCV(estimator, grid, cv=cv, error_score="raise", **options)
+    return search.fit(X, y)
+
+
+def _ranked(rows: list[dict[str, Any]], res: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows with the scores of ``cv_results_``, best first."""
+    for i, row in enumerate(rows):
+        row.update(
+            mean_test_score=float(res["mean_test_score"][i]),
+            std_test_score=float(res["std_test_score"][i]),
+            mean_fit_time=float(res["mean_fit_time"][i]),
+            rank_test_score=int(res["rank_test_score"][i]),
+        )
+    return pd.DataFrame(rows).sort_values("rank_test_score", kind="stable").reset_index(drop=True)
+
+
 def _short_param(key: str, prefix: str) -> str:
     key = key[len(prefix) :] if key.startswith(prefix) else key
     return key[len("optimizer__") :] if key.startswith("optimizer__") else key
@@ -268,10 +292,7 @@ def compare_optimizers(
         if name in names:
             raise ValueError(f"Optimizer {name!r} is listed twice in optimizers.")
         names[name] = opt
-    if scoring is not None and not (isinstance(scoring, str) or callable(scoring)):
-        raise ValueError(
-            "compare_optimizers takes a single metric: scoring must be a str or a callable."
-        )
+    _check_single_metric(scoring, "compare_optimizers")
 
     base = clone(estimator)
     params = base.get_params(deep=True)
@@ -339,21 +360,11 @@ def compare_optimizers(
             value = classes[name]
         grid.append({prefix + "optimizer": [value], prefix + "lr": lrs[name], **extras})
 
-    search = GridSearchCV(
-        base,
-        grid,
-        cv=_stratified_cv(cv, random_state),
-        n_jobs=n_jobs,
-        scoring=scoring,
-        refit=bool(return_search),
-        error_score="raise",
-        verbose=verbose,
-    )
-    search.fit(X, y)
-
+    options = dict(cv=cv, random_state=random_state, n_jobs=n_jobs, scoring=scoring)
+    search = _search(base, grid, X, y, refit=bool(return_search), verbose=verbose, **options)
     res = search.cv_results_
     rows = []
-    for i, cand in enumerate(res["params"]):
+    for cand in res["params"]:
         # What the candidate trained with, read back from the estimator GridSearchCV built
         # for it (a clone of ``base`` with the candidate's values set), not from the grid.
         trained = clone(base).set_params(**cand).get_params(deep=True)
@@ -368,13 +379,9 @@ def compare_optimizers(
                 "optimizer": _optimizer_name(trained[prefix + "optimizer"]),
                 "lr": float(trained[prefix + "lr"]),
                 "params": extra,
-                "mean_test_score": float(res["mean_test_score"][i]),
-                "std_test_score": float(res["std_test_score"][i]),
-                "mean_fit_time": float(res["mean_fit_time"][i]),
-                "rank_test_score": int(res["rank_test_score"][i]),
             }
         )
-    df = pd.DataFrame(rows).sort_values("rank_test_score", kind="stable").reset_index(drop=True)
+    df = _ranked(rows, res)
     return (df, search) if return_search else df
 
 
@@ -476,26 +483,21 @@ def compare_recipes(
     names = [str(name) for name in recipes]
     if len(set(names)) != len(names):
         raise ValueError(f"The names of the recipes must differ; got {names!r}.")
-    if scoring is not None and not (isinstance(scoring, str) or callable(scoring)):
-        raise ValueError(
-            "compare_recipes takes a single metric: scoring must be a str or a callable."
-        )
+    _check_single_metric(scoring, "compare_recipes")
     named = {name: clone(est) for name, est in zip(names, recipes.values(), strict=True)}
-    search = GridSearchCV(
+    options = dict(cv=cv, random_state=random_state, n_jobs=n_jobs, scoring=scoring)
+    search = _search(
         _Recipe(named, names[0]),
         {"name": names},
-        cv=_stratified_cv(cv, random_state),
-        n_jobs=n_jobs,
-        scoring=scoring,
+        X,
+        y,
         refit=bool(return_search),
-        error_score="raise",
         verbose=verbose,
+        **options,
     )
-    search.fit(X, y)
-
     res = search.cv_results_
     rows = []
-    for i, cand in enumerate(res["params"]):
+    for cand in res["params"]:
         est = named[cand["name"]]
         own = est.get_params(deep=False)
         # The network is always shown, even where it is the class's default.
@@ -509,13 +511,9 @@ def compare_recipes(
                 "optimizer": optimizer if isinstance(optimizer, str) else _format_value(optimizer),
                 "lr": float(lr) if isinstance(lr, numbers.Real) else float("nan"),
                 "params": ", ".join(f"{k}={_format_value(v)}" for k, v in params.items()),
-                "mean_test_score": float(res["mean_test_score"][i]),
-                "std_test_score": float(res["std_test_score"][i]),
-                "mean_fit_time": float(res["mean_fit_time"][i]),
-                "rank_test_score": int(res["rank_test_score"][i]),
             }
         )
-    df = pd.DataFrame(rows).sort_values("rank_test_score", kind="stable").reset_index(drop=True)
+    df = _ranked(rows, res)
     return (df, search) if return_search else df
 
 

@@ -26,6 +26,8 @@ from cnn_estimators.experiments import (
     top_losses,
 )
 
+SCORES = ["mean_test_score", "std_test_score", "mean_fit_time", "rank_test_score"]
+
 
 def small(**params):
     """A fast digits MLP for tests."""
@@ -80,15 +82,7 @@ def test_compare_optimizers_uses_one_sub_grid_per_optimizer(digits01):
             assert "optimizer__momentum" not in cand
     # sgd: 0.01 and 0.1, adam: 1e-3, rmsprop: 1e-3
     assert len(df) == len(search.cv_results_["params"]) == 4
-    assert df.columns.tolist() == [
-        "optimizer",
-        "lr",
-        "params",
-        "mean_test_score",
-        "std_test_score",
-        "mean_fit_time",
-        "rank_test_score",
-    ]
+    assert df.columns.tolist() == ["optimizer", "lr", "params", *SCORES]
     assert sorted(df["rank_test_score"]) == [1, 2, 3, 4]
     assert df["rank_test_score"].is_monotonic_increasing
     assert df["mean_test_score"].is_monotonic_decreasing
@@ -197,16 +191,7 @@ def test_compare_recipes(digits01):
         "sgd": small(max_epochs=1, optimizer="sgd", lr=0.1, optimizer__momentum=0.9),
     }
     df, search = compare_recipes(recipes, X, y, cv=2, random_state=0, return_search=True)
-    assert df.columns.tolist() == [
-        "recipe",
-        "optimizer",
-        "lr",
-        "params",
-        "mean_test_score",
-        "std_test_score",
-        "mean_fit_time",
-        "rank_test_score",
-    ]
+    assert df.columns.tolist() == ["recipe", "optimizer", "lr", "params", *SCORES]
     rows = df.set_index("recipe")
     assert (rows.loc["adam", "optimizer"], rows.loc["adam", "lr"]) == ("adam", 0.001)
     assert (rows.loc["sgd", "optimizer"], rows.loc["sgd", "lr"]) == ("sgd", 0.1)
