@@ -335,8 +335,16 @@ def compare(args: argparse.Namespace, data: Any, folds: int):
         f"Comparing optimizers {', '.join(args.optimizers)} on {est.module}, {folds}-fold, "
         "one line per fit:"
     )
+    # The factory's optimizer arguments are gone from ``est``; what is left was given with
+    # --set, and goes to the optimizers that accept it.
     table = compare_optimizers(
-        est, data.X_train, data.y_train, optimizers=args.optimizers, lr=lrs, **common
+        est,
+        data.X_train,
+        data.y_train,
+        optimizers=args.optimizers,
+        lr=lrs,
+        keep_optimizer_args=True,
+        **common,
     )
     return table, shared, "Optimizer"
 

@@ -274,6 +274,18 @@ def test_grid_lr_and_bad_usage(tmp_path, capsys):
     assert info.value.code == 2
 
 
+def test_grid_keeps_optimizer_arguments_given_with_set(tmp_path, capsys):
+    out = tmp_path / "grid"
+    argv = ["grid", *FAST, "--n-train", "100", "--folds", "2", "--optimizers", "adam", "sgd"]
+    sets = ["--set", "optimizer__weight_decay=0.001", "--set", "optimizer__nesterov=True"]
+    assert main([*argv, *sets, "--lr", "0.01", "--out", str(out)]) == 0
+    table = read_csv(out / "grid.csv")
+    assert sorted(zip(table["optimizer"], table["params"], strict=True)) == [
+        ("adam", "weight_decay=0.001"),
+        ("sgd", "momentum=0.9, nesterov=True, weight_decay=0.001"),
+    ]
+
+
 def test_grid_recipes_compares_whole_recipes(fake_fashion, tmp_path, capsys):
     out = tmp_path / "recipes"
     argv = ["grid", "--dataset", "fashion_mnist", "--recipes", "fast", "course", "--epochs", "1"]
