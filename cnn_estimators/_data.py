@@ -23,7 +23,63 @@ __all__ = [
 ]
 
 
-class ImageTensorDataset(Dataset):
+def _batch(
+    images: torch.Tensor, labels: torch.Tensor | None, weights: torch.Tensor | None
+) -> tuple[Any, torch.Tensor]:
+    """``(X, y)`` for skorch: zero labels for prediction, and ``X`` a dict with weights."""
+    if labels is None:
+        labels = torch.zeros(len(images), dtype=torch.long, device=images.device)
+    if weights is not None:
+        return {"X": images, "sample_weight": weights}, labels
+    return images, labels
+
+
+def _select(
+    data: _LabelledImages, images: torch.Tensor, rows: torch.Tensor | slice
+) -> tuple[Any, torch.Tensor]:
+    """The batch of ``images`` with the labels and weights of ``rows`` (positions or a slice)."""
+
+    def take(t: torch.Tensor | None) -> torch.Tensor | None:
+        if t is None:
+            return None
+        return t[rows] if isinstance(rows, slice) else t.index_select(0, rows)
+
+    return _batch(images, take(data.y), take(data.sample_weight))
+
+
+class _LabelledImages(Dataset):
+    """Images with optional labels and weights, and the positions of a subset of them."""
+
+    def __init__(
+        self,
+        images: Any,
+        y: torch.Tensor | None = None,
+        sample_weight: torch.Tensor | None = None,
+        indices: torch.Tensor | None = None,
+    ) -> None:
+        self.images = images
+        self.y = y
+        self.sample_weight = sample_weight
+        self.indices = indices
+
+    @property
+    def targets(self) -> torch.Tensor | None:
+        """The encoded labels of this subset, without touching the images."""
+        if self.y is None:
+            return None
+        return self.y if self.indices is None else self.y.index_select(0, self.indices)
+
+    def subset(self, positions: Any) -> Any:
+        """A view on ``positions`` of this dataset (no copy of the images)."""
+        positions = torch.as_tensor(positions, dtype=torch.long)
+        if self.indices is None:
+            rows = positions
+        else:
+            rows = self.indices.index_select(0, positions.to(self.indices.device))
+        return type(self)(self.images, self.y, self.sample_weight, rows)
+
+
+class ImageTensorDataset(_LabelledImages):
     """Images (N, C, H, W), encoded labels and optional per-sample weights.
 
     Indexing with an int returns one ``(image, label)`` pair; indexing with a 1-D sequence
@@ -42,36 +98,10 @@ class ImageTensorDataset(Dataset):
         Positions of this subset in ``images``; ``None`` means all of them.
     """
 
-    def __init__(
-        self,
-        images: torch.Tensor,
-        y: torch.Tensor | None = None,
-        sample_weight: torch.Tensor | None = None,
-        indices: torch.Tensor | None = None,
-    ) -> None:
-        self.images = images
-        self.y = y
-        self.sample_weight = sample_weight
-        self.indices = indices
+    images: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.indices) if self.indices is not None else len(self.images)
-
-    @property
-    def targets(self) -> torch.Tensor | None:
-        """The encoded labels of this subset, without touching the images."""
-        if self.y is None:
-            return None
-        return self.y if self.indices is None else self.y.index_select(0, self.indices)
-
-    def subset(self, positions: Any) -> ImageTensorDataset:
-        """A view on ``positions`` of this dataset (no copy of the images)."""
-        positions = torch.as_tensor(positions, dtype=torch.long)
-        if self.indices is None:
-            rows = positions
-        else:
-            rows = self.indices.index_select(0, positions.to(self.indices.device))
-        return ImageTensorDataset(self.images, self.y, self.sample_weight, rows)
 
     def _rows(self, positions: torch.Tensor) -> torch.Tensor:
         rows = positions if self.indices is None else self.indices.index_select(0, positions)
@@ -95,18 +125,10 @@ class ImageTensorDataset(Dataset):
         if isinstance(index, int) or (isinstance(index, torch.Tensor) and index.ndim == 0):
             row = int(self.indices[index]) if self.indices is not None else int(index)
             label = self.y[row] if self.y is not None else torch.zeros((), dtype=torch.long)
-            if self.sample_weight is not None:
-                return {"X": self.images[row], "sample_weight": self.sample_weight[row]}, label
-            return self.images[row], label
+            weight = self.sample_weight[row] if self.sample_weight is not None else None
+            return _batch(self.images[row], label, weight)
         rows = self._rows(torch.as_tensor(index, dtype=torch.long))
-        images = self.images.index_select(0, rows)
-        if self.y is not None:
-            labels = self.y.index_select(0, rows)
-        else:
-            labels = torch.zeros(len(rows), dtype=torch.long, device=rows.device)
-        if self.sample_weight is not None:
-            return {"X": images, "sample_weight": self.sample_weight.index_select(0, rows)}, labels
-        return images, labels
+        return _select(self, self.images.index_select(0, rows), rows)
 
 
 class SequentialBatches:
@@ -140,15 +162,7 @@ class SequentialBatches:
                 yield data[torch.arange(start, stop)]
             return
         for start, stop in self._bounds():
-            images = self._slice(start, stop)
-            if data.y is not None:
-                labels = data.y[start:stop]
-            else:
-                labels = torch.zeros(stop - start, dtype=torch.long, device=images.device)
-            if data.sample_weight is not None:
-                yield {"X": images, "sample_weight": data.sample_weight[start:stop]}, labels
-            else:
-                yield images, labels
+            yield _select(data, self._slice(start, stop), slice(start, stop))
 
     def inputs(self) -> Iterator[torch.Tensor]:
         """The image batches alone, which is all prediction needs (no labels or weights)."""
@@ -205,12 +219,14 @@ class BatchIndexSampler(Sampler):
             yield order[start : start + self.batch_size]
 
 
-class RaggedImageDataset(Dataset):
+class RaggedImageDataset(_LabelledImages):
     """Images of different sizes (a list of (C, H, W) tensors), batched by size.
 
     Used with :class:`SizeBucketSampler`, which only ever asks for positions of images of
     one size, so that each batch stacks into a (B, C, H, W) tensor without padding.
     """
+
+    indices: torch.Tensor
 
     def __init__(
         self,
@@ -219,42 +235,23 @@ class RaggedImageDataset(Dataset):
         sample_weight: torch.Tensor | None = None,
         indices: torch.Tensor | None = None,
     ) -> None:
-        self.images = images
-        self.y = y
-        self.sample_weight = sample_weight
-        self.indices = indices if indices is not None else torch.arange(len(images))
+        if indices is None:
+            indices = torch.arange(len(images))
+        super().__init__(images, y, sample_weight, indices)
 
     def __len__(self) -> int:
         return len(self.indices)
-
-    @property
-    def targets(self) -> torch.Tensor | None:
-        return None if self.y is None else self.y.index_select(0, self.indices)
 
     @property
     def sizes(self) -> list[tuple[int, int]]:
         """(H, W) of each image of this subset, in order."""
         return [tuple(self.images[int(i)].shape[1:]) for i in self.indices]
 
-    def subset(self, positions: Any) -> RaggedImageDataset:
-        positions = torch.as_tensor(positions, dtype=torch.long)
-        return RaggedImageDataset(
-            self.images, self.y, self.sample_weight, self.indices.index_select(0, positions)
-        )
-
     def __getitem__(self, index: Any) -> tuple[Any, torch.Tensor]:
         if isinstance(index, int):
             index = [index]
         rows = self.indices.index_select(0, torch.as_tensor(index, dtype=torch.long))
-        images = torch.stack([self.images[int(r)] for r in rows])
-        labels = (
-            self.y.index_select(0, rows)
-            if self.y is not None
-            else torch.zeros(len(rows), dtype=torch.long)
-        )
-        if self.sample_weight is not None:
-            return {"X": images, "sample_weight": self.sample_weight.index_select(0, rows)}, labels
-        return images, labels
+        return _select(self, torch.stack([self.images[int(r)] for r in rows]), rows)
 
 
 class SizeBucketSampler(Sampler):

@@ -189,6 +189,65 @@ def resolve_device(device: Any) -> str | None:
     )
 
 
+def device_memory_bytes(device: Any) -> int | None:
+    """The total memory of ``device`` in bytes (RAM for the CPU); None if unknown.
+
+    Examples
+    --------
+    >>> device_memory_bytes("cpu") > 0
+    True
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        try:
+            return int(torch.cuda.get_device_properties(dev).total_memory)
+        except (RuntimeError, AssertionError):  # no usable CUDA driver here
+            return None
+    if dev.type == "cpu":
+        try:
+            return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (AttributeError, ValueError, OSError):  # not on this platform
+            return None
+    return None
+
+
+def check_device_available(device: str | None, owner: str) -> None:
+    """Refuse, before any work, a device that this machine does not have.
+
+    Examples
+    --------
+    >>> check_device_available("cpu", "Est")
+    >>> import torch
+    >>> if not torch.cuda.is_available():
+    ...     check_device_available("cuda:1", "Est")
+    Traceback (most recent call last):
+    ...
+    ValueError: The 'device' parameter of Est is 'cuda:1', but this machine has no CUDA device (torch.cuda.is_available() is False). Use device='auto' (CUDA when present, else the CPU) or device='cpu'.
+    """  # noqa: E501
+    if device is None:
+        return
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        count = _cuda_device_count(visible) if torch.backends.cuda.is_built() else 0
+        if count == 0:
+            raise ValueError(
+                f"The 'device' parameter of {owner} is {device!r}, but this machine has no "
+                "CUDA device (torch.cuda.is_available() is False). Use device='auto' (CUDA "
+                "when present, else the CPU) or device='cpu'."
+            )
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(
+                f"The 'device' parameter of {owner} is {device!r}, but this machine has "
+                f"{count} CUDA device(s): 'cuda:0' to 'cuda:{count - 1}'."
+            )
+    elif dev.type == "mps" and not _mps_available():
+        raise ValueError(
+            f"The 'device' parameter of {owner} is {device!r}, but MPS (Apple GPUs) is not "
+            "available here. Use device='auto' or device='cpu'."
+        )
+
+
 def to_device(estimator: Any, device: str) -> Any:
     """Move a fitted estimator's module, criterion and optimizer state to ``device``.
 

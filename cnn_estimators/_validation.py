@@ -6,10 +6,11 @@ produces a message that names what was expected, what was given and how to fix i
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,8 @@ from sklearn.utils import check_array
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 __all__ = [
+    "PixelRangeWarning",
+    "check_image_container",
     "check_images",
     "check_labels",
     "check_param",
@@ -74,6 +77,7 @@ def is_real(value: Any) -> bool:
 
 def _as_array(X: Any, owner: str) -> np.ndarray:
     """Turn tensors, lists and data frames into a numeric numpy array (no copy if possible)."""
+    check_image_container(X, owner)
     if isinstance(X, torch.Tensor):
         X = X.detach()
         if X.device.type != "cpu":
@@ -96,6 +100,69 @@ def _as_array(X: Any, owner: str) -> np.ndarray:
                 "for example with torchvision.transforms.Resize."
             ) from exc
     return X
+
+
+def check_image_container(X: Any, owner: str) -> None:
+    """Refuse what cannot hold images (None, generators, tensors without data) up front.
+
+    Examples
+    --------
+    >>> check_image_container(None, "Est")
+    Traceback (most recent call last):
+    ...
+    TypeError: Est expected images (an array, a torch tensor, a list of images or a dataset); got None instead.
+    """  # noqa: E501
+    if X is None:
+        raise TypeError(
+            f"{owner} expected images (an array, a torch tensor, a list of images or a "
+            "dataset); got None instead."
+        )
+    if isinstance(X, Iterator) or inspect.isgenerator(X):
+        raise TypeError(
+            f"{owner} expected images it can index and count; got a {type(X).__name__} "
+            "(an iterator, readable only once). Collect it first, e.g. "
+            "np.stack(list(images))."
+        )
+    if isinstance(X, torch.Tensor) and X.device.type == "meta":
+        raise ValueError(
+            f"{owner} got a tensor on the 'meta' device, which has a shape but no values. "
+            "Create the images on the CPU (or a GPU) instead."
+        )
+
+
+class PixelRangeWarning(UserWarning):
+    """Float images with values above 1 and none below 0 (e.g. pixels in [0, 255])."""
+
+
+def warn_on_pixel_range(images: torch.Tensor, owner: str) -> None:
+    """Warn when float images look like unscaled 8-bit pixels; they are never rescaled.
+
+    The networks and their learning rates are tuned for pixels in [0, 1] (what uint8
+    images are scaled to) or standardised ones (mean 0). Float images in [0, 255] are
+    used as given and train markedly worse, so the user is told how to scale them.
+
+    Examples
+    --------
+    >>> import torch, warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_on_pixel_range(torch.full((2, 1, 4, 4), 200.0), "Est")
+    >>> print(caught[0].message)
+    Est got float images with values in [200, 200]: they are used as given, but the networks train best on pixels in [0, 1]. Divide them by their maximum (X / 200 here; X / 255 for 8-bit pixels), or pass uint8 images, which are scaled to [0, 1] per batch.
+    """  # noqa: E501
+    if not images.is_floating_point() or images.numel() == 0:
+        return
+    low, high = (float(v) for v in torch.aminmax(images))
+    if low < 0 or high <= 1:
+        return
+    warnings.warn(
+        f"{owner} got float images with values in [{low:g}, {high:g}]: they are used as "
+        "given, but the networks train best on pixels in [0, 1]. Divide them by their "
+        f"maximum (X / {high:g} here; X / 255 for 8-bit pixels), or pass uint8 images, "
+        "which are scaled to [0, 1] per batch.",
+        PixelRangeWarning,
+        stacklevel=6,  # the caller of fit: fit -> _fit -> _input -> _images -> here
+    )
 
 
 def _check_object_values(X: np.ndarray, owner: str) -> None:
@@ -353,6 +420,14 @@ def check_labels(y: Any, n_samples: int, *, owner: str) -> np.ndarray:
         )
     if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
         raise ValueError(f"{owner} got NaN or infinite values in y; labels must be finite.")
+    if y.dtype == object:
+        kinds = {type(v).__name__ for v in y.flat if not isinstance(v, str)}
+        if kinds and any(isinstance(v, str) for v in y.flat):
+            raise ValueError(
+                f"{owner} got labels of mixed types in y (str and {', '.join(sorted(kinds))}); "
+                "labels must all be strings or all numbers. Convert them, e.g. "
+                "y.astype(str)."
+            )
     check_classification_targets(y)
     target_type = type_of_target(y)
     if target_type not in ("binary", "multiclass"):

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import os
-import shutil
 import warnings
 import weakref
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,206 +26,23 @@ from skorch import NeuralNet
 from skorch.callbacks import PrintLog
 from skorch.dataset import get_len, unpack_data
 from skorch.hf import AccelerateMixin
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
+from ._accelerate_parts import (
+    _accelerator_class,
+    _as_batch_sampler_loader,
+    _forget,
+    _MainProcessCheckpoint,
+    _print_main,
+    _process_seed,
+    check_accelerator,
+)
 from ._data import BatchIndexSampler, SizeBucketSampler
-from ._io import save_checkpoint
+from ._params import _Rule
 from ._validation import is_int
-from .callbacks import BestCheckpoint
-from .estimator import PRECISIONS, CNNClassifier, TrainingDivergedError
+from .estimator import CNNClassifier, TrainingDivergedError
 
 __all__ = ["AcceleratedCNNClassifier", "make_accelerated"]
-
-_INSTALL_HINT = "pip install 'cnn-estimators[accelerate]' (or pip install accelerate)"
-
-#: The ``precision`` values that go with each ``mixed_precision`` of the Accelerator (any
-#: other mixed precision, such as "fp16", needs "float32").
-#: "auto" goes with all of them: it leaves the precision to the Accelerator.
-_COMPATIBLE_PRECISIONS = {"no": ("float32", "bf16", "float64"), "bf16": ("float32", "bf16")}
-
-
-def _accelerator_class() -> type:
-    try:
-        from accelerate import Accelerator
-    except ImportError as exc:  # pragma: no cover - accelerate is in the test extra
-        raise ImportError(
-            "AcceleratedCNNClassifier needs Hugging Face Accelerate, which is not installed. "
-            f"Install it with: {_INSTALL_HINT}."
-        ) from exc
-    return Accelerator
-
-
-def _print_main(*args: Any, **kwargs: Any) -> None:
-    """``print`` on the main process only (the sink of the epoch table and messages)."""
-    try:
-        from accelerate.state import PartialState
-    except ImportError:  # pragma: no cover
-        print(*args, **kwargs)
-        return
-    if not PartialState._shared_state or PartialState().is_main_process:
-        print(*args, **kwargs)
-
-
-def _process_seed(seed: int, process_index: int) -> int:
-    """The seed of the global generators of one process (the main process keeps ``seed``)."""
-    if process_index == 0:
-        return int(seed)
-    state = np.random.SeedSequence([int(seed), int(process_index)]).generate_state(1)
-    return int(state[0] % (2**31 - 1))
-
-
-def _forget(accelerator: Any, *objects: Any) -> None:
-    """Drop the Accelerator's references to ``objects`` (it keeps every prepared object)."""
-    ids = {id(o) for o in objects if o is not None}
-    for name in ("_models", "_optimizers", "_dataloaders", "_schedulers"):
-        items = getattr(accelerator, name, None)
-        if isinstance(items, list):
-            items[:] = [o for o in items if id(o) not in ids]
-
-
-def _broadcast_module(module: torch.nn.Module) -> None:
-    """Copy the main process's weights and buffers into ``module`` on every process."""
-    import torch.distributed as dist
-
-    for tensor in module.state_dict().values():
-        if not isinstance(tensor, torch.Tensor):
-            continue
-        buffer = tensor if tensor.is_contiguous() else tensor.contiguous()
-        dist.broadcast(buffer, src=0)
-        if buffer is not tensor:
-            tensor.copy_(buffer)
-
-
-class _WholeBatches(Dataset):
-    """A dataset whose ``__getitems__`` fetches a batch of positions with one indexing call.
-
-    Lets a DataLoader with a batch sampler -- the form Accelerate can shard -- keep the
-    in-memory path's cost: one ``index_select`` per batch, no per-image collate.
-    """
-
-    def __init__(self, dataset: Any) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self.dataset[index]
-
-    def __getitems__(self, positions: list[int]) -> Any:
-        return self.dataset[torch.as_tensor(positions, dtype=torch.long)]
-
-
-class _ListBatches(Sampler):
-    """A batch sampler yielding the batches of ``sampler`` as lists of positions."""
-
-    def __init__(self, sampler: Any, batch_size: int | None) -> None:
-        self.sampler = sampler  # where Accelerate finds the generator it synchronises
-        self.batch_size = batch_size
-        self.drop_last = bool(getattr(sampler, "drop_last", False))
-
-    def __len__(self) -> int:
-        return len(self.sampler)
-
-    def __iter__(self):
-        for batch in self.sampler:
-            yield batch.tolist()
-
-
-_LOADER_ARGS_SET_HERE = {
-    "dataset",
-    "batch_size",
-    "shuffle",
-    "sampler",
-    "batch_sampler",
-    "drop_last",
-}
-
-
-def _as_batch_sampler_loader(loader: DataLoader) -> DataLoader:
-    """The same batches, from a DataLoader whose ``batch_sampler`` Accelerate can shard."""
-    sampler = loader.sampler
-    batch_size = sampler.batch_size if isinstance(sampler, BatchIndexSampler) else None
-    kwargs = {}
-    for name in inspect.signature(DataLoader.__init__).parameters:
-        if name in _LOADER_ARGS_SET_HERE or name == "self" or not hasattr(loader, name):
-            continue
-        kwargs[name] = getattr(loader, name)
-    return DataLoader(
-        _WholeBatches(loader.dataset), batch_sampler=_ListBatches(sampler, batch_size), **kwargs
-    )
-
-
-class _MainProcessCheckpoint(BestCheckpoint):
-    """:class:`~cnn_estimators.callbacks.BestCheckpoint` under Accelerate.
-
-    Only the main process creates the run directory and writes the weights (of the
-    unwrapped module); at the end of training it loads the best weights and sends them to
-    the other processes, so that every process ends with the same network even when the
-    processes share no file system.
-    """
-
-    @staticmethod
-    def _accelerator(net: Any) -> Any:
-        return net._fit_accelerator() if hasattr(net, "_fit_accelerator") else None
-
-    def _sink(self, text, verbose):
-        if verbose:
-            _print_main(text)
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        accelerator = self._accelerator(net)
-        if accelerator is None or accelerator.num_processes == 1:
-            return super().on_train_begin(net, X=X, y=y, **kwargs)
-        from accelerate.utils import broadcast_object_list
-
-        shared: list[Any] = [None, None, None]
-        if accelerator.is_main_process:
-            super().on_train_begin(net, X=X, y=y, **kwargs)
-            shared = [self.dirname, self.base_dirname_, self.temporary_]
-        broadcast_object_list(shared, from_process=0)
-        self.dirname, self.base_dirname_, self.temporary_ = shared
-        self.run_dir_ = self.dirname
-        return None
-
-    def save_model(self, net):
-        """Write the unwrapped module's weights, on the main process only."""
-        accelerator = self._accelerator(net)
-        if accelerator is not None and not accelerator.is_main_process:
-            return
-        if self.f_params:
-            module = net.module_
-            if accelerator is not None:
-                module = accelerator.unwrap_model(module)
-            path = Path(self.dirname, self.f_params)
-            save_checkpoint(module.state_dict(), path)
-            self._sink(f"A checkpoint was saved to {path}.", net.verbose)
-
-    def load_best_weights(self, net) -> bool:
-        """Load the best weights on the main process and broadcast them to the others."""
-        accelerator = self._accelerator(net)
-        if accelerator is None or accelerator.num_processes == 1:
-            return super().load_best_weights(net)
-        from accelerate.utils import broadcast_object_list
-
-        found = [super().load_best_weights(net) if accelerator.is_main_process else None]
-        broadcast_object_list(found, from_process=0)
-        if found[0]:
-            _broadcast_module(accelerator.unwrap_model(net.module_))
-        return bool(found[0])
-
-    def on_train_end(self, net, **kwargs):
-        accelerator = self._accelerator(net)
-        if accelerator is None or accelerator.num_processes == 1:
-            return super().on_train_end(net, **kwargs)
-        try:
-            if self.load_best:
-                self.load_best_weights(net)
-        finally:
-            if self.temporary_ and accelerator.is_main_process:
-                shutil.rmtree(self.run_dir_, ignore_errors=True)
-            self.dirname = self.base_dirname_
-        return None
 
 
 class AcceleratedCNNClassifier(AccelerateMixin, CNNClassifier):
@@ -337,6 +151,16 @@ best_validation_score_, n_iter_, history_
     _wrapped_with_accelerator = False
     #: Always unwrap after training (skorch's parameter, fixed): see Notes.
     unwrap_after_train = True
+    #: CNNClassifier's, and the Accelerator's (``_resolve_accelerator`` checks it first).
+    _parameter_constraints: dict = {
+        **CNNClassifier._parameter_constraints,
+        "accelerator": [
+            None,
+            _Rule(
+                "an accelerate.Accelerator instance", lambda v: isinstance(v, _accelerator_class())
+            ),
+        ],
+    }
 
     def __init__(
         self,
@@ -384,67 +208,7 @@ best_validation_score_, n_iter_, history_
         return accelerator
 
     def _check_accelerator(self, accelerator: Any) -> None:
-        name = type(self).__name__
-        mixed = str(accelerator.mixed_precision)
-        n = accelerator.num_processes
-        device = self.__dict__.get("device")
-        if device is not None and accelerator.device_placement:
-            raise ValueError(
-                f"The 'device' parameter of {name} must be None when the Accelerator places "
-                f"the network and the data (device_placement=True); got {device!r} instead. "
-                f"The Accelerator uses {accelerator.device}: choose the devices with "
-                "`accelerate launch` (or Accelerator(cpu=True)) and set device=None."
-            )
-        compatible = _COMPATIBLE_PRECISIONS.get(mixed, ("float32",))
-        if self.precision == "fp16":
-            raise ValueError(
-                f"The 'precision' parameter of {name} must be 'float32' for float16 training: "
-                "the Accelerator brings its own autocast and gradient scaler; got 'fp16' "
-                "instead. Set precision='float32' and use an Accelerator with "
-                "mixed_precision='fp16' (`accelerate launch --mixed_precision fp16`)."
-            )
-        if self.precision in PRECISIONS and self._precision() not in compatible:
-            need = "no" if self.precision == "float64" else "bf16"
-            raise ValueError(
-                f"The 'precision' parameter of {name} must be "
-                f"{' or '.join(map(repr, compatible))} with an Accelerator whose "
-                f"mixed_precision is {mixed!r}; got {self.precision!r} instead. Set "
-                f"precision='float32' to train in the Accelerator's {mixed} mixed precision, "
-                f"or use an Accelerator with mixed_precision={need!r} "
-                f"(`accelerate launch --mixed_precision {need}`)."
-            )
-        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-        if world > 1 and n == 1:
-            raise ValueError(
-                f"This process was launched as one of {world} (WORLD_SIZE={world}), but the "
-                "Accelerator sees a single process, so every process would train the whole "
-                "model on all the data on its own. On machines without GPUs, pass "
-                "Accelerator(cpu=True) or set ACCELERATE_USE_CPU=1 before launching."
-            )
-        if n > 1 and self.resume is True:
-            raise ValueError(
-                f"resume=True is not supported by {name} across {n} processes (each process "
-                "has its own random state to save); set resume=False, or resume in one "
-                "process."
-            )
-        if getattr(self, "cache_features", "auto") is True:
-            raise ValueError(
-                f"cache_features=True is not supported by {name}: the frozen layers are "
-                "part of the network that Accelerate wraps. Set cache_features='auto' or "
-                "False (no cache) or use CNNClassifier."
-            )
-        if (
-            n > 1
-            and accelerator.split_batches
-            and is_int(self.batch_size)
-            and self.batch_size > 0
-            and self.batch_size % n
-        ):
-            raise ValueError(
-                f"The 'batch_size' parameter of {name} must be a multiple of the {n} "
-                "processes with an Accelerator that splits batches (split_batches=True); got "
-                f"{self.batch_size} instead. Use e.g. batch_size={self.batch_size // n * n or n}."
-            )
+        check_accelerator(self, accelerator)
 
     # ------------------------------------------------------------------ state of a fit
     def _fit_accelerator(self) -> Any:
@@ -535,7 +299,8 @@ best_validation_score_, n_iter_, history_
     @property
     def _default_callbacks(self):
         accelerator = self._fit_accelerator()
-        n_train = self.__dict__.get("_n_train")
+        run = self.current_fit()
+        n_train = run.n_train if run is not None else None
         per_process = (
             accelerator is not None
             and accelerator.num_processes > 1
@@ -547,12 +312,12 @@ best_validation_score_, n_iter_, history_
         if per_process:  # the LR schedules count the steps of one process
             batches = -(-n_train // self.batch_size)
             steps = -(-batches // accelerator.num_processes)
-            self.__dict__["_n_train"] = steps * self.batch_size
+            run.n_train = steps * self.batch_size
         try:
             callbacks = super()._default_callbacks
         finally:
             if per_process:
-                self.__dict__["_n_train"] = n_train
+                run.n_train = n_train
         main = self._is_main_process()
         out = []
         for name, callback in callbacks:
@@ -694,10 +459,8 @@ best_validation_score_, n_iter_, history_
         (one exchange per epoch), and validation predictions, targets and losses are
         gathered at every step.
         """
-        if iterator is None or not self._distributed():
+        if iterator is None or not self._distributed() or not training:
             return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-        if not training:
-            return self._run_gathered_validation(iterator, prefix, step_fn, **fit_params)
         first = len(self.history[-1]["batches"])
         try:
             super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
@@ -724,34 +487,14 @@ best_validation_score_, n_iter_, history_
             values.append(row[key_loss])
         return values
 
-    def _run_gathered_validation(self, iterator, prefix, step_fn, **fit_params):
-        history = self.history
-        first = len(history[-1]["batches"])
-        losses = []
-        batch_count = 0
-        try:
-            for batch in iterator:
-                self.notify("on_batch_begin", batch=batch, training=False)
-                step = step_fn(batch, **fit_params)
-                y_all = step.pop("y_true", None)
-                loss = step["loss"].detach()
-                losses.append(loss)
-                history.record_batch(prefix + "_loss", loss)
-                history.record_batch(prefix + "_batch_size", get_len(step["y_pred"]))
-                if y_all is not None:
-                    X_local = batch[0] if isinstance(batch, (tuple, list)) else batch
-                    batch = (X_local, y_all)
-                self.notify("on_batch_end", batch=batch, training=False, **step)
-                batch_count += 1
-                if self.__dict__.get("_stop_requested"):
-                    raise KeyboardInterrupt
-        finally:
-            if losses:
-                values = torch.stack(losses).float().cpu().tolist()
-                rows = history[-1]["batches"]
-                for row, value in zip(rows[first : first + len(values)], values, strict=False):
-                    row[prefix + "_loss"] = value
-        history.record(prefix + "_batch_count", batch_count)
+    def _batch_for_callbacks(self, batch: Any, step: dict) -> tuple[Any, int]:
+        """Across processes, validation callbacks see the labels of all processes' batches
+        (gathered by :meth:`validation_step`), and the batch size counts them all."""
+        y_all = step.pop("y_true", None)
+        if y_all is None:
+            return super()._batch_for_callbacks(batch, step)
+        X_local = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return (X_local, y_all), get_len(step["y_pred"])
 
     def validation_step(self, batch, **fit_params):
         """Across processes: the predictions, targets and loss of all processes' batches."""

@@ -33,6 +33,7 @@ from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 from torch.optim import lr_scheduler as torch_schedulers
 
 from ._io import load_checkpoint, remove_stale_temporaries, save_checkpoint
+from ._run import checkpoint_dir_error
 
 __all__ = [
     "LR_SCHEDULES",
@@ -89,22 +90,36 @@ class BestCheckpoint(Checkpoint):
             **kwargs,
         )
 
+    def initialize(self):
+        """skorch's: check the file names and create ``dirname``, naming it on failure."""
+        try:
+            return super().initialize()
+        except OSError as exc:
+            raise checkpoint_dir_error(exc, self.dirname, self.dirname) from exc
+
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         self.base_dirname_ = self.dirname
         self.temporary_ = not self.dirname
         run_name = getattr(net, "run_name_", None)  # set by CNNClassifier(resume=True)
-        if self.temporary_:
-            run_dir = Path(tempfile.mkdtemp(prefix="cnn_estimators-ckpt-"))
-        elif run_name:
-            run_dir = Path(self.dirname) / run_name
-            run_dir.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(run_dir)  # left by a writer killed mid-save
-        else:
-            run_dir = Path(self.dirname) / f"run-{uuid.uuid4().hex[:12]}"
-            run_dir.mkdir(parents=True, exist_ok=False)
+        try:
+            if self.temporary_:
+                run_dir = Path(tempfile.mkdtemp(prefix="cnn_estimators-ckpt-"))
+            elif run_name:  # created and locked by the estimator's fit
+                run_dir = Path(self.dirname) / run_name
+                run_dir.mkdir(parents=True, exist_ok=True)
+                remove_stale_temporaries(run_dir)  # left by a writer killed mid-save
+            else:
+                run_dir = Path(self.dirname) / f"run-{uuid.uuid4().hex[:12]}"
+                run_dir.mkdir(parents=True, exist_ok=False)
+        except OSError as exc:  # before the first epoch, not after it
+            where = self.dirname or tempfile.gettempdir()
+            raise checkpoint_dir_error(exc, where, self.dirname or None) from exc
         self.dirname = str(run_dir)
         self.run_dir_ = str(run_dir)
-        resumed = getattr(net, "_resume_state", None)
+        if self.temporary_:
+            self.run_dir_tmp_ = str(run_dir)
+        run = _current_fit(net)
+        resumed = run.resume_state if run is not None else None
         if resumed is not None:
             # The LR scheduler callback (earlier in the list) has just built a fresh
             # scheduler, which resets the learning rates: restore both.
@@ -117,13 +132,20 @@ class BestCheckpoint(Checkpoint):
     def on_epoch_end(self, net, **kwargs):
         super().on_epoch_end(net, **kwargs)
         if getattr(net, "run_name_", None):
-            save_checkpoint(net.training_state(), Path(self.dirname, STATE_FILE))
+            self._write(net.training_state(), Path(self.dirname, STATE_FILE))
+
+    def _write(self, obj: Any, path: Path) -> None:
+        """``save_checkpoint``, with disk-full and permission errors naming the file."""
+        try:
+            save_checkpoint(obj, path)
+        except OSError as exc:
+            raise checkpoint_dir_error(exc, path, self.base_dirname_ or "None") from exc
 
     def save_model(self, net):
         """Write the module's weights atomically (see :mod:`cnn_estimators._io`)."""
         if self.f_params:
             path = Path(self.dirname, self.f_params)
-            save_checkpoint(net.module_.state_dict(), path)
+            self._write(net.module_.state_dict(), path)
             self._sink(f"A checkpoint was saved to {path}.", net.verbose)
 
     def load_best_weights(self, net) -> bool:
@@ -141,11 +163,24 @@ class BestCheckpoint(Checkpoint):
             # Without any checkpoint (no epoch ran), the final weights are kept.
             if self.load_best:
                 self.load_best_weights(net)
-            if getattr(net, "run_name_", None) and not getattr(net, "_interrupted", False):
-                save_checkpoint(net.training_state(complete=True), Path(self.dirname, STATE_FILE))
+            run = _current_fit(net)
+            interrupted = run is not None and run.interrupted
+            if getattr(net, "run_name_", None) and not interrupted:
+                self._write(net.training_state(complete=True), Path(self.dirname, STATE_FILE))
         finally:
-            if self.temporary_:
-                shutil.rmtree(self.run_dir_, ignore_errors=True)
+            self.end_fit()
+
+    def end_fit(self) -> None:
+        """Delete this fit's temporary folder and restore ``dirname`` (idempotent).
+
+        Called at the end of training and, whatever exception ended the fit, by the
+        estimator's ``fit``: no temporary folder outlives a fit, and the next fit starts
+        from the ``dirname`` it was given.
+        """
+        run_dir = self.__dict__.pop("run_dir_tmp_", None)
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        if "base_dirname_" in self.__dict__:
             self.dirname = self.base_dirname_
 
     def _has_checkpoint(self) -> bool:
@@ -353,7 +388,8 @@ class ResumableEarlyStopping(EarlyStopping):
     def on_train_begin(self, net: Any, **kwargs: Any) -> None:
         """Reset the counters; in a resumed fit, replay its history."""
         super().on_train_begin(net, **kwargs)
-        if getattr(net, "_resume_state", None) is not None:  # set by fit for this fit only
+        run = _current_fit(net)
+        if run is not None and run.resume_state is not None:  # a fit that resumes
             self.replay(net.history)
 
 
@@ -385,3 +421,9 @@ def make_early_stopping(*, patience: int, tol: float, verbose: int) -> Resumable
 
 def _noop(*args: Any, **kwargs: Any) -> None:
     return None
+
+
+def _current_fit(net: Any) -> Any:
+    """The net's per-fit state (``CNNClassifier.current_fit``), None for other nets."""
+    current = getattr(net, "current_fit", None)
+    return current() if callable(current) else None

@@ -395,10 +395,10 @@ def test_two_processes_on_cpu(tmp_path):
 
 @pytest.mark.parametrize("mixed", ["no", "fp16", "bf16"])
 def test_precision_auto_leaves_the_precision_to_the_accelerator(data, mixed, monkeypatch):
-    import cnn_estimators.estimator as estimator_module
+    import cnn_estimators._precision as precision_module
 
     # Even where the CPU computes in bf16, "auto" adds no autocast of the estimator's own.
-    monkeypatch.setattr(estimator_module, "bf16_supported", lambda device: True)
+    monkeypatch.setattr(precision_module, "bf16_supported", lambda device: True)
     X, y, _, _ = data
     clf = AcceleratedCNNClassifier(
         "global_pool_cnn",

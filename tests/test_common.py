@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import make_images
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import check_param_validation, parametrize_with_checks
 from torchvision.transforms import v2
 
 from cnn_estimators import CNNClassifier, get_model_info, list_models, make_mlp
@@ -41,6 +41,16 @@ CHECKED = [
 @parametrize_with_checks(CHECKED, expected_failed_checks=lambda est: {})
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# scikit-learn runs check_param_validation on its own estimators only (it is not among the
+# checks parametrize_with_checks yields): every parameter must have an entry in
+# _parameter_constraints, and fit and partial_fit must refuse a value of no valid type, and
+# a value of a valid type outside every constraint, with an InvalidParameterError reading
+# "The '<param>' parameter of CNNClassifier must be ... Got ... instead."
+@pytest.mark.parametrize("estimator", CHECKED, ids=lambda est: est.module)
+def test_parameter_validation(estimator):
+    check_param_validation(type(estimator).__name__, estimator)
 
 
 def _valid_size(name):

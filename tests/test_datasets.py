@@ -1,4 +1,4 @@
-"""Tests of cnn_estimators.datasets: parsers, loaders, search order, subsets, splits.
+"""Tests of cnn_estimators.datasets: parsers, loaders, subsets, splits.
 
 All data is written to tmp_path; nothing touches the network. The last tests use
 the real Fashion-MNIST installed by Debian's ``dataset-fashion-mnist`` package.
@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import hashlib
 import os
 import pickle
-import re
-import socket
 import struct
-import urllib.error
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _datasets_files import (
+    DEBIAN_TRAIN_IMAGES,
+    IDX_CODES,
+    REAL_DEBIAN_DIRS,
+    REAL_MD5S,
+    idx_bytes,
+    isolated,  # noqa: F401 (an autouse fixture)
+    make_cifar,
+    make_idx_dataset,
+    raises_naming,
+    write_idx,
+)
 
 from cnn_estimators.datasets import (
     CIFAR10_CLASSES,
@@ -26,6 +34,7 @@ from cnn_estimators.datasets import (
     MNIST_CLASSES,
     ImageData,
     _loaders,
+    _sources,
     get_data_home,
     load_cifar10,
     load_digits_images,
@@ -35,121 +44,6 @@ from cnn_estimators.datasets import (
     read_idx,
     train_valid_split,
 )
-
-REAL_MD5S = _loaders._known_md5s
-REAL_DEBIAN_DIRS = list(_loaders.DEBIAN_FASHION_MNIST_DIRS)
-DEBIAN_TRAIN_IMAGES = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
-
-IDX_CODES = {
-    np.dtype(np.uint8): 0x08,
-    np.dtype(np.int8): 0x09,
-    np.dtype(np.int16): 0x0B,
-    np.dtype(np.int32): 0x0C,
-    np.dtype(np.float32): 0x0D,
-    np.dtype(np.float64): 0x0E,
-}
-IDX_NAMES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    array = np.asarray(array)
-    header = bytes([0, 0, IDX_CODES[array.dtype], array.ndim])
-    header += b"".join(struct.pack(">I", d) for d in array.shape)
-    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
-
-
-def write_idx(path: Path, array: np.ndarray, *, gz: bool = False) -> Path:
-    data = idx_bytes(array)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
-    return path
-
-
-def balanced_labels(n: int, rng: np.random.Generator) -> np.ndarray:
-    return rng.permutation(np.arange(n) % 10).astype(np.uint8)
-
-
-def make_idx_dataset(
-    folder: Path, *, n_train: int = 60, n_test: int = 30, gz: bool = False, seed: int = 0
-) -> dict[str, np.ndarray]:
-    """Write the four IDX files of a tiny MNIST-like data set into ``folder``."""
-    rng = np.random.default_rng(seed)
-    arrays = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-        labels = balanced_labels(n, rng)
-        images_name, labels_name = IDX_NAMES[split]
-        suffix = ".gz" if gz else ""
-        write_idx(folder / (images_name + suffix), images, gz=gz)
-        write_idx(folder / (labels_name + suffix), labels, gz=gz)
-        arrays[f"X_{split}"], arrays[f"y_{split}"] = images, labels
-    return arrays
-
-
-def make_cifar(
-    folder: Path, *, n_per_batch: int = 20, bytes_keys: bool = True, seed: int = 0
-) -> dict[str, np.ndarray]:
-    """Write fake CIFAR-10 python batches (pickle protocol 2) into ``folder``."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def key(k: str) -> str | bytes:
-        return k.encode() if bytes_keys else k
-
-    data, labels = [], []
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        rows = rng.integers(0, 256, size=(n_per_batch, 3072), dtype=np.uint8)
-        y = [int(v) for v in balanced_labels(n_per_batch, rng)]
-        batch = {
-            key("batch_label"): key(f"fake {name}"),
-            key("labels"): y,
-            key("data"): rows,
-            key("filenames"): [key(f"img_{i}.png") for i in range(n_per_batch)],
-        }
-        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
-        data.append(rows)
-        labels.append(y)
-    meta = {key("label_names"): [key(c) for c in CIFAR10_CLASSES], key("num_vis"): 3072}
-    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
-    return {
-        "X_train": np.concatenate(data[:5]).reshape(-1, 3, 32, 32),
-        "y_train": np.concatenate(labels[:5]),
-        "X_test": data[5].reshape(-1, 3, 32, 32),
-        "y_test": np.asarray(labels[5]),
-    }
-
-
-def raises_naming(path: Path, phrase: str, func, *args, **kwargs) -> str:
-    """Assert ``func`` raises a ValueError naming ``path`` and containing ``phrase``."""
-    with pytest.raises(ValueError, match=re.escape(path.name)) as info:
-        func(*args, **kwargs)
-    message = str(info.value)
-    assert str(path) in message
-    assert phrase.lower() in message.lower(), message
-    return message
-
-
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
-    """No env var, a fresh HOME, no Debian copy, no MD5 table, no network."""
-    monkeypatch.delenv("CNN_ESTIMATORS_DATA", raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(_loaders, "DEBIAN_FASHION_MNIST_DIRS", [tmp_path / "no-debian"])
-    monkeypatch.setattr(_loaders, "_known_md5s", lambda key: {})
-
-    def no_network(*args, **kwargs):
-        raise OSError("network access is disabled in the tests")
-
-    monkeypatch.setattr(socket.socket, "connect", no_network)
-    monkeypatch.setattr(socket, "create_connection", no_network)
-    monkeypatch.setattr(socket, "getaddrinfo", no_network)
-
 
 # --------------------------------------------------------------------------- read_idx
 
@@ -266,40 +160,6 @@ def test_idx_loader_mixed_plain_and_gz(tmp_path):
     assert load_mnist(data_home=tmp_path).X_test.shape == (30, 1, 28, 28)
 
 
-def test_loader_via_environment_variable(tmp_path, monkeypatch):
-    make_idx_dataset(tmp_path / "env" / "MNIST" / "raw", n_train=40)
-    monkeypatch.setenv("CNN_ESTIMATORS_DATA", str(tmp_path / "env"))
-    data = load_mnist()
-    assert len(data.y_train) == 40
-    assert data.source == str(tmp_path / "env" / "MNIST" / "raw")
-
-
-def test_search_order(tmp_path, monkeypatch):
-    # Four complete copies told apart by their number of training images.
-    make_idx_dataset(tmp_path / "arg" / "FashionMNIST" / "raw", n_train=10)
-    make_idx_dataset(tmp_path / "env" / "FashionMNIST" / "raw", n_train=20)
-    make_idx_dataset(tmp_path / "home" / "cnn_estimators_data" / "FashionMNIST" / "raw", n_train=30)
-    make_idx_dataset(tmp_path / "debian", n_train=40, gz=True)
-    monkeypatch.setenv("CNN_ESTIMATORS_DATA", str(tmp_path / "env"))
-    monkeypatch.setattr(_loaders, "DEBIAN_FASHION_MNIST_DIRS", [tmp_path / "debian"])
-
-    assert len(load_fashion_mnist(data_home=tmp_path / "arg").y_train) == 10  # arg first
-    assert len(load_fashion_mnist().y_train) == 20  # then the env var
-    monkeypatch.delenv("CNN_ESTIMATORS_DATA")
-    assert len(load_fashion_mnist().y_train) == 30  # then the default data home
-    monkeypatch.setenv("HOME", str(tmp_path / "elsewhere"))
-    data = load_fashion_mnist()
-    assert len(data.y_train) == 40  # then Debian's package
-    assert data.source == str(tmp_path / "debian")
-    # An absent or incomplete data_home folder falls through to the next place.
-    (tmp_path / "partial" / "FashionMNIST" / "raw").mkdir(parents=True)
-    (tmp_path / "partial" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(b"")
-    assert len(load_fashion_mnist(data_home=tmp_path / "partial").y_train) == 40
-    # MNIST never looks in Debian's Fashion-MNIST folder.
-    with pytest.raises(FileNotFoundError):
-        load_mnist()
-
-
 def test_get_data_home(tmp_path, monkeypatch):
     assert get_data_home() == tmp_path / "home" / "cnn_estimators_data"
     monkeypatch.setenv("CNN_ESTIMATORS_DATA", str(tmp_path / "env"))
@@ -347,61 +207,6 @@ def test_corrupt_file_found_by_loader(tmp_path):
     raises_naming(path, "corrupt gzip", load_fashion_mnist, data_home=tmp_path)
 
 
-# --------------------------------------------------------------------------- MD5 checks
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-def test_md5_mismatch(tmp_path, monkeypatch):
-    folder = tmp_path / "MNIST" / "raw"
-    make_idx_dataset(folder)
-    path = folder / "train-labels-idx1-ubyte"
-    monkeypatch.setattr(_loaders, "_known_md5s", lambda key: {path.name: "0" * 32})
-    message = raises_naming(path, "MD5 checksum mismatch", load_mnist, data_home=tmp_path)
-    assert "0" * 32 in message and md5(path.read_bytes()) in message
-    assert "download" in message and "delete" in message
-
-
-def test_md5_match_and_recompressed_gzip(tmp_path, monkeypatch):
-    folder = tmp_path / "FashionMNIST" / "raw"
-    make_idx_dataset(folder, gz=True)
-    gz_path = folder / "train-images-idx3-ubyte.gz"
-    content = gzip.decompress(gz_path.read_bytes())
-    table = {"train-images-idx3-ubyte.gz": md5(gz_path.read_bytes())}
-    monkeypatch.setattr(_loaders, "_known_md5s", lambda key: table)
-    load_fashion_mnist(data_home=tmp_path)  # the original .gz
-
-    # Re-compressed like Debian's copy: the .gz differs, its content is the original.
-    gz_path.write_bytes(gzip.compress(content, compresslevel=1, mtime=12345))
-    assert md5(gz_path.read_bytes()) != table["train-images-idx3-ubyte.gz"]
-    message = raises_naming(gz_path, "MD5", load_fashion_mnist, data_home=tmp_path)
-    assert "file: expected" in message
-    table["train-images-idx3-ubyte"] = md5(content)
-    load_fashion_mnist(data_home=tmp_path)
-    # A content MD5 mismatch is reported with both checks.
-    table["train-images-idx3-ubyte"] = "f" * 32
-    message = raises_naming(gz_path, "MD5", load_fashion_mnist, data_home=tmp_path)
-    assert "decompressed content: expected " + "f" * 32 in message
-
-
-def test_known_md5s_come_from_torchvision():
-    import torchvision.datasets as tv_datasets
-
-    mnist = REAL_MD5S("mnist")
-    for filename, checksum in tv_datasets.MNIST.resources:
-        assert mnist[filename] == checksum
-    assert mnist["train-images-idx3-ubyte"] == "6bbc9ace898e44ae57da46a324031adb"
-    fashion = REAL_MD5S("fashion_mnist")
-    assert (
-        fashion["t10k-labels-idx1-ubyte.gz"]
-        == dict(tv_datasets.FashionMNIST.resources)["t10k-labels-idx1-ubyte.gz"]
-    )
-    cifar = REAL_MD5S("cifar10")
-    assert set(cifar) == {f"data_batch_{i}" for i in range(1, 6)} | {"test_batch", "batches.meta"}
-
-
 # --------------------------------------------------------------------------- CIFAR-10
 
 
@@ -430,10 +235,11 @@ def test_cifar_rows_are_rgb_planes(tmp_path):
 def test_cifar_batch_written_by_old_numpy(tmp_path):
     """Python-2/numpy-1 era pickles name ``numpy.core.multiarray``."""
     batch = {b"data": np.arange(3072 * 2).astype(np.uint8).reshape(2, 3072), b"labels": [1, 9]}
-    raw = pickle.dumps(batch, protocol=2)
-    assert b"numpy._core.multiarray\n" in raw
+    raw = pickle.dumps(batch, protocol=2)  # numpy >= 2 names numpy._core.multiarray
+    raw = raw.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    assert b"numpy.core.multiarray\n" in raw and b"numpy._core" not in raw
     path = tmp_path / "data_batch_1"
-    path.write_bytes(raw.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n"))
+    path.write_bytes(raw)
     images, labels = read_cifar_batch(path)
     np.testing.assert_array_equal(images.reshape(2, -1), batch[b"data"])
     assert labels.tolist() == [1, 9]
@@ -540,86 +346,6 @@ def test_cifar_md5_mismatch(tmp_path, monkeypatch):
     path = tmp_path / "cifar-10-batches-py" / "data_batch_5"
     monkeypatch.setattr(_loaders, "_known_md5s", lambda key: {"data_batch_5": "1" * 32})
     raises_naming(path, "not the original CIFAR-10 file", load_cifar10, data_home=tmp_path)
-
-
-# --------------------------------------------------------------------------- not found / download
-
-
-def test_not_found_lists_every_place(tmp_path, monkeypatch):
-    monkeypatch.setenv("CNN_ESTIMATORS_DATA", str(tmp_path / "env"))
-    with pytest.raises(FileNotFoundError) as info:
-        load_fashion_mnist(data_home=tmp_path / "arg")
-    message = str(info.value)
-    for place in (
-        tmp_path / "arg" / "FashionMNIST" / "raw",
-        tmp_path / "env" / "FashionMNIST" / "raw",
-        tmp_path / "home" / "cnn_estimators_data" / "FashionMNIST" / "raw",
-        tmp_path / "no-debian",
-    ):
-        assert str(place) in message
-    assert "download=True" in message
-    assert "apt-get install dataset-fashion-mnist" in message
-    assert "CNN_ESTIMATORS_DATA" in message and "data_home" in message
-    assert "train-images-idx3-ubyte" in message
-
-    with pytest.raises(FileNotFoundError) as info:
-        load_cifar10()
-    message = str(info.value)
-    assert str(tmp_path / "env" / "cifar-10-batches-py") in message
-    assert "download=True" in message and "apt-get" not in message
-    assert not (tmp_path / "home").exists()
-
-
-def test_download_failure_mnist(tmp_path, monkeypatch):
-    """torchvision's own mirror loop turns the URLError into a RuntimeError."""
-    import torchvision.datasets.mnist as tv_mnist
-
-    def offline(url, *args, **kwargs):
-        raise urllib.error.URLError(OSError(-2, "Name or service not known"))
-
-    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
-    with pytest.raises(ConnectionError) as info:
-        load_mnist(data_home=tmp_path / "arg", download=True)
-    message = str(info.value)
-    assert "failed" in message and "RuntimeError" in message
-    assert "Name or service not known" in message
-    assert str(tmp_path / "arg" / "MNIST" / "raw") in message  # searched, and where to put files
-    assert str(tmp_path / "home" / "cnn_estimators_data" / "MNIST" / "raw") in message
-    assert isinstance(info.value.__cause__, RuntimeError)
-
-
-def test_download_failure_cifar_and_fashion(tmp_path, monkeypatch):
-    import torchvision.datasets as tv_datasets
-    import torchvision.datasets.cifar as tv_cifar
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(tv_cifar, "download_and_extract_archive", offline)
-    with pytest.raises(ConnectionError, match=r"Downloading CIFAR-10 .* failed: URLError"):
-        load_cifar10(download=True)
-
-    monkeypatch.setattr(tv_datasets.FashionMNIST, "download", offline)
-    with pytest.raises(OSError, match="apt-get install dataset-fashion-mnist"):
-        load_fashion_mnist(download=True)
-
-
-def test_download_uses_torchvision_layout(tmp_path, monkeypatch):
-    import torchvision.datasets as tv_datasets
-
-    calls = []
-
-    def fake_download(self):
-        calls.append(self.root)
-        make_idx_dataset(Path(self.raw_folder), n_train=50, n_test=20)
-
-    monkeypatch.setattr(tv_datasets.MNIST, "download", fake_download)
-    data = load_mnist(data_home=tmp_path / "new", download=True, n_train=20)
-    assert calls == [str(tmp_path / "new")]
-    assert data.source == str(tmp_path / "new" / "MNIST" / "raw")
-    assert len(data.y_train) == 20 and len(data.y_test) == 20
-    load_mnist(data_home=tmp_path / "new", download=True)  # found: no second download
-    assert len(calls) == 1
 
 
 # --------------------------------------------------------------------------- subsets
@@ -747,7 +473,7 @@ def test_train_valid_split_default_is_50k_10k_scheme():
 
 @pytest.fixture
 def debian_fashion(monkeypatch):
-    monkeypatch.setattr(_loaders, "DEBIAN_FASHION_MNIST_DIRS", REAL_DEBIAN_DIRS)
+    monkeypatch.setattr(_sources, "DEBIAN_FASHION_MNIST_DIRS", REAL_DEBIAN_DIRS)
     monkeypatch.setattr(_loaders, "_known_md5s", REAL_MD5S)  # real MD5 checks
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 from conftest import make_images
 
-import cnn_estimators.estimator as estimator_module
+import cnn_estimators._input as input_module
+import cnn_estimators._precision as precision_module
 from cnn_estimators import CNNClassifier
 from cnn_estimators._data import ImageTensorDataset, SequentialBatches
 from cnn_estimators._device import cudnn_benchmark, fits_in_device_memory
@@ -84,12 +85,12 @@ def test_fit_keeps_the_data_on_the_device_when_they_fit(monkeypatch):
 
     # A CPU stands in for the GPU: the decision and the moves are what is tested here.
     monkeypatch.setattr(CNNClassifier, "_on_cuda", lambda self: True)
-    monkeypatch.setattr(estimator_module, "fits_in_device_memory", lambda n, d: True)
+    monkeypatch.setattr(input_module, "fits_in_device_memory", lambda n, d: True)
     monkeypatch.setattr(ImageTensorDataset, "to", record)
     resident = small(device="cpu").fit(X, y)
     assert resident.data_on_device_ is True and moves == ["cpu"]  # once per fit
     np.testing.assert_array_equal(resident.predict_proba(X), reference.predict_proba(X))
-    monkeypatch.setattr(estimator_module, "fits_in_device_memory", lambda n, d: False)
+    monkeypatch.setattr(input_module, "fits_in_device_memory", lambda n, d: False)
     assert small(device="cpu").fit(X, y).data_on_device_ is False
     assert moves == ["cpu"]
 
@@ -110,7 +111,7 @@ def test_cuda_fit_with_resident_data_and_mixed_precision(precision):
 @pytest.mark.cuda
 @needs_cuda
 def test_cuda_fit_with_pinned_host_data(monkeypatch):
-    monkeypatch.setattr(estimator_module, "fits_in_device_memory", lambda n, d: False)
+    monkeypatch.setattr(input_module, "fits_in_device_memory", lambda n, d: False)
     X, y = make_images(n=64)
     est = small(device="cuda").fit(X, y)
     assert est.data_on_device_ is False and est.score(X, y) > 0.5
@@ -138,7 +139,7 @@ def test_bf16_supported_asks_onednn_on_the_cpu_and_cuda_only_for_a_cuda_device(m
 
 @pytest.mark.parametrize("supported", [True, False])
 def test_precision_auto_is_bf16_only_where_the_device_computes_in_bf16(monkeypatch, supported):
-    monkeypatch.setattr(estimator_module, "bf16_supported", lambda device: supported)
+    monkeypatch.setattr(precision_module, "bf16_supported", lambda device: supported)
     X, y = make_images(n=24, shape=(1, 8, 8))
     est = small(precision="auto", device="cpu", max_epochs=1).fit(X, y)
     expected = "bf16" if supported else "float32"

@@ -221,6 +221,78 @@ def test_fit_eval_transform_that_does_not_return_images():
         small(eval_transform=lambda x: x.flatten(1)).fit(X8, Y8)
 
 
+@pytest.mark.parametrize("transform", ["eval_transform", "train_transform"])
+def test_fit_transform_that_returns_none(transform):
+    with pytest.raises(
+        TypeError,
+        match=rf"{transform} must return the transformed batch as a torch\.Tensor "
+        r"\(B, C, H, W\); it returned NoneType instead\. Check that the function ends with "
+        r"'return x'",
+    ):
+        small(**{transform: lambda x: None}).fit(X8, Y8)
+
+
+@pytest.mark.parametrize(
+    ("X", "error", "match"),
+    [
+        (
+            None,
+            TypeError,
+            r"CNNClassifier expected images \(an array, a torch tensor, a list "
+            r"of images or a dataset\); got None instead",
+        ),
+        (
+            (x for x in X8),
+            TypeError,
+            r"expected images it can index and count; got a "
+            r"generator \(an iterator, readable only once\)\. Collect it first, e\.g\. "
+            r"np\.stack\(list\(images\)\)",
+        ),
+        (iter(list(X8)), TypeError, r"got a list_iterator \(an iterator"),
+        (
+            torch.empty(20, 1, 8, 8, device="meta"),
+            ValueError,
+            r"got a tensor on the 'meta' "
+            r"device, which has a shape but no values",
+        ),
+    ],
+    ids=["None", "generator", "iterator", "meta-tensor"],
+)
+def test_fit_and_predict_on_things_that_are_not_images(fitted_mlp, X, error, match):
+    with pytest.raises(error, match=match):
+        small().fit(X, Y8)
+    if not isinstance(X, (torch.Tensor, type(None))):
+        return  # an iterator is used up by the first call
+    with pytest.raises(error, match=match):
+        fitted_mlp.predict(X)
+
+
+@pytest.mark.parametrize("module", ["mlp", "fashion_cnn"])
+def test_fit_images_too_large_for_a_dense_layer(module, monkeypatch):
+    # The same answer on any machine: as if the CPU had 16 GiB.
+    monkeypatch.setattr("cnn_estimators._components.device_memory_bytes", lambda device: 16 << 30)
+    big = np.zeros((2, 1, 4096, 4096), dtype=np.uint8)
+    with pytest.raises(
+        ValueError,
+        match=rf"Model '{module}' sized for images of shape \(1, 4096, 4096\) needs about "
+        r"[\d.]+ GiB to train .*its layer '[\w.]+' alone has [\d,]+ weights\), more than the "
+        r"16\.0 GiB of 'cpu'\. Images of about \d+x\d+ pixels would fit\. Downscale the "
+        r"images",
+    ):
+        CNNClassifier(module, device="cpu", max_epochs=1).fit(big, [0, 1])
+
+
+def test_fit_checkpoint_dir_that_is_a_file(tmp_path):
+    path = tmp_path / "weights.ckpt"
+    path.write_text("")
+    with pytest.raises(
+        ValueError,
+        match=r"The 'checkpoint_dir' parameter of CNNClassifier must be None or a folder "
+        r"\(str or path; created if missing\)\. Got '.*weights\.ckpt' instead\. Give the folder",
+    ):
+        small(checkpoint_dir=str(path)).fit(X8, Y8)
+
+
 # ============================================================================ fit: y
 def test_fit_y_none():
     with pytest.raises(
@@ -247,6 +319,16 @@ def test_fit_single_class(label, shown):
         r"one class: " + shown + r"\.$",
     ):
         small().fit(X8, np.array([label] * 20))
+
+
+def test_fit_mixed_type_labels():
+    y = np.array([1, "a"] * 10, dtype=object)
+    with pytest.raises(
+        ValueError,
+        match=r"CNNClassifier got labels of mixed types in y \(str and int\); labels must all "
+        r"be strings or all numbers\. Convert them, e\.g\. y\.astype\(str\)",
+    ):
+        small().fit(X8, y)
 
 
 def test_fit_one_hot_y():
@@ -449,8 +531,8 @@ INVALID_PARAMS = [
     pytest.param(
         {"device": "gpu0"},
         ValueError,
-        r"The 'device' parameter must be 'auto', None, or a torch device such as 'cpu', "
-        r"'cuda' or 'cuda:1'\. Got 'gpu0' instead",
+        r"The 'device' parameter of CNNClassifier must be 'auto', None, or a torch device "
+        r"such as 'cpu', 'cuda' or 'cuda:1'\. Got 'gpu0' instead",
         id="device",
     ),
     pytest.param(
@@ -517,6 +599,48 @@ INVALID_PARAMS = [
         r"module__num_classes=5 does not match the 2 classes found in y; remove "
         r"module__num_classes to infer it",
         id="module__num_classes",
+    ),
+    pytest.param(
+        {"criterion": "mse"},
+        TypeError,
+        r"The 'criterion' parameter of CNNClassifier must be a loss class such as "
+        r"torch\.nn\.CrossEntropyLoss \(the default\), with its arguments as "
+        r"criterion__<name>\. Got 'mse' instead",
+        id="criterion-string",
+    ),
+    pytest.param(
+        {"train_transform": 5},
+        ValueError,
+        _must_be(
+            "train_transform", "None or a callable mapping an image batch to an image batch", 5
+        ),
+        id="train_transform-int",
+    ),
+    pytest.param(
+        {"eval_transform": "normalize"},
+        ValueError,
+        _must_be(
+            "eval_transform",
+            "None or a callable mapping an image batch to an image batch",
+            "normalize",
+        ),
+        id="eval_transform-str",
+    ),
+    pytest.param(
+        {"device": "cuda"},
+        ValueError,
+        r"The 'device' parameter of CNNClassifier is 'cuda', but this machine has no CUDA "
+        r"device \(torch\.cuda\.is_available\(\) is False\)\. Use device='auto'",
+        id="device-cuda-absent",
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="checks a CPU-only machine"),
+    ),
+    pytest.param(
+        {"device": "cuda:7"},
+        ValueError,
+        r"The 'device' parameter of CNNClassifier is 'cuda:7', but this machine has (no CUDA "
+        r"device|\d CUDA device\(s\))",
+        id="device-cuda-7",
+        marks=pytest.mark.skipif(torch.cuda.device_count() > 7, reason="has 8 GPUs"),
     ),
     pytest.param(
         {"iterator_train_shuffle": True},

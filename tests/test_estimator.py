@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -729,3 +730,88 @@ def test_lean_in_memory_prediction_equals_skorchs_loop(images, nonlinearity):
     Traced.calls = 0
     traced.predict_proba(X)
     assert Traced.calls == 3  # a subclass that changes the per-batch step keeps skorch's loop
+
+
+def test_deep_params_show_callback_settings_set_in_init_and_set_params(images):
+    X, y = images
+    est = small(early_stopping=True, callbacks__early_stopping__patience=3)
+    assert est.get_params(deep=True)["callbacks__early_stopping__patience"] == 3
+    est.set_params(callbacks__early_stopping__patience=7)
+    assert est.get_params(deep=True)["callbacks__early_stopping__patience"] == 7
+    est.fit(X, y)
+    assert dict(est.callbacks_)["early_stopping"].patience == 7
+    assert est.get_params(deep=True)["callbacks__early_stopping__patience"] == 7
+    est.set_params(callbacks__early_stopping__patience=2)  # applied at the next fit
+    assert est.get_params(deep=True)["callbacks__early_stopping__patience"] == 2
+    assert clone(est).get_params(deep=True)["callbacks__early_stopping__patience"] == 2
+
+
+def _first_training_batch(random_state, X, y):
+    seen = []
+
+    def record(x):
+        seen.append(x.clone())
+        return x
+
+    small(
+        random_state=random_state,
+        max_epochs=1,
+        validation_fraction=0,
+        batch_size=8,
+        train_transform=record,
+    ).fit(X, y)
+    return seen[0]
+
+
+def test_random_state_decides_the_batch_order(images):
+    X, y = images
+    a = _first_training_batch(0, X, y)
+    assert torch.equal(a, _first_training_batch(0, X, y))
+    others = [_first_training_batch(seed, X, y) for seed in (1, 2)]
+    assert not any(torch.equal(a, b) for b in others)
+
+
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_uint8_images_are_scaled_to_unit_range_in_every_precision(precision):
+    X, y = make_images(n=20, dtype=np.uint8)
+    seen = []
+    est = small(precision=precision, max_epochs=1).fit(X, y)
+    est.set_params(eval_transform=lambda x: seen.append(x.clone()) or x)
+    est.predict_proba(X)
+    dtype = torch.float64 if precision == "float64" else torch.float32
+    expected = torch.from_numpy(X).to(dtype) / 255
+    got = torch.cat(seen)
+    assert got.dtype == dtype
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("scale", "offset", "warns"),
+    [(255.0, 0.0, True), (16.0, 0.0, True), (1.0, 0.0, False), (3.0, -1.5, False)],
+    ids=["0-255", "0-16", "0-1", "standardised"],
+)
+def test_float_images_above_one_warn_once_and_are_not_rescaled(scale, offset, warns):
+    from cnn_estimators.estimator import PixelRangeWarning
+
+    X, y = make_images(n=20)
+    X = (X * scale + offset).astype(np.float32)
+    seen = []
+    est = small(max_epochs=2, eval_transform=lambda x: seen.append(float(x.max())) or x)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        est.fit(X, y)
+        est.predict(X)
+    ours = [w for w in caught if issubclass(w.category, PixelRangeWarning)]
+    assert len(ours) == (1 if warns else 0)  # once per fit, never per batch or predict
+    if warns:
+        assert f"X / {X.max():g} here; X / 255 for 8-bit pixels" in str(ours[0].message)
+    assert max(seen) == pytest.approx(float(X.max()))  # used as given, never rescaled
+
+
+def test_uint8_images_do_not_warn_about_their_range():
+    from cnn_estimators.estimator import PixelRangeWarning
+
+    X, y = make_images(n=20, dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PixelRangeWarning)
+        small(max_epochs=1).fit(X, y)

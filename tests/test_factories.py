@@ -151,9 +151,9 @@ def test_recipe_arguments_an_optimizer_does_not_take_are_dropped(optimizer, kept
 
 
 def test_fast_fashion_mnist_recipe_trains(monkeypatch):
-    import cnn_estimators.estimator as estimator_module
+    import cnn_estimators._precision as precision_module
 
-    monkeypatch.setattr(estimator_module, "bf16_supported", lambda device: False)
+    monkeypatch.setattr(precision_module, "bf16_supported", lambda device: False)
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, (64, 1, 28, 28), dtype=np.uint8)
     y = np.arange(64) % 2

@@ -8,7 +8,7 @@ import torch
 from skorch.callbacks import Callback
 from torch.utils.data import TensorDataset
 
-import cnn_estimators.estimator as estimator_module
+import cnn_estimators._input as input_module
 from cnn_estimators import CNNClassifier, predefined_split
 from cnn_estimators._data import RaggedImageDataset
 from cnn_estimators._feature_cache import compute_features
@@ -106,9 +106,9 @@ def test_auto_skips_what_it_cannot_cache(small, monkeypatch):
     assert not resnet(train_transform=flips, max_epochs=1).fit(X, y).features_cached_
     plain = CNNClassifier("global_pool_cnn", max_epochs=1, progress_bar=False, random_state=0)
     assert not plain.fit(X, y).features_cached_
-    monkeypatch.setattr(estimator_module, "AUTO_CACHE_LIMIT_BYTES", 512 * N - 1)
+    monkeypatch.setattr(input_module, "AUTO_CACHE_LIMIT_BYTES", 512 * N - 1)
     assert not resnet(max_epochs=1).fit(X, y).features_cached_  # 512 floats per image
-    monkeypatch.setattr(estimator_module, "AUTO_CACHE_LIMIT_BYTES", 2048 * N)
+    monkeypatch.setattr(input_module, "AUTO_CACHE_LIMIT_BYTES", 2048 * N)
     assert resnet(max_epochs=1).fit(X, y).features_cached_
 
 

@@ -138,6 +138,15 @@ def _check_count(n: object, name: str) -> int:
     return int(n)
 
 
+def _check_label_range(labels: np.ndarray, n_classes: int, where: str) -> None:
+    """Raise if an integer label is outside ``0..n_classes - 1``; ``where`` starts the message."""
+    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(
+            f"{where}: labels must be in 0..{n_classes - 1}, found values from "
+            f"{labels.min()} to {labels.max()}"
+        )
+
+
 def _stratified_subset(
     X: np.ndarray,
     y: np.ndarray,

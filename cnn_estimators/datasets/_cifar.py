@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ._base import _check_label_range
+
 __all__ = ["read_cifar_batch"]
 
 IMAGE_SHAPE = (3, 32, 32)
@@ -142,11 +144,7 @@ def _parse_cifar_batch(raw: bytes, path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"{path}: invalid CIFAR-10 batch: {len(data)} images but {len(labels)} labels"
         )
-    if len(labels) and (labels.min() < 0 or labels.max() >= N_CLASSES):
-        raise ValueError(
-            f"{path}: invalid CIFAR-10 batch: labels must be in 0..{N_CLASSES - 1}, found "
-            f"values from {labels.min()} to {labels.max()}"
-        )
+    _check_label_range(labels, N_CLASSES, f"{path}: invalid CIFAR-10 batch")
     images = np.ascontiguousarray(data).reshape((len(data), *IMAGE_SHAPE))
     return images, labels.astype(np.int64)
 

@@ -9,24 +9,25 @@ always parsed and validated by this package's own parsers.
 
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ._base import (
-    DATA_HOME_ENV,
-    DEFAULT_DATA_DIRNAME,
-    ImageData,
-    _check_count,
-    _stratified_subset,
-    get_data_home,
-)
+from ._base import ImageData, _check_count, _check_label_range, _stratified_subset
 from ._cifar import _parse_cifar_batch, _parse_cifar_meta
-from ._idx import GZIP_MAGIC, _parse_idx, _read_bytes
+from ._idx import _parse_idx, _read_bytes
+from ._sources import (
+    DEBIAN_FASHION_MNIST_DIRS,
+    _download,
+    _known_md5s,
+    _locate,
+    _not_found_message,
+    _Spec,
+    _verify_md5,
+)
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -65,10 +66,6 @@ CIFAR10_CLASSES = [
     "truck",
 ]
 
-#: Folders where Debian's ``dataset-fashion-mnist`` package installs the four ``.gz``
-#: files; searched last, for Fashion-MNIST only.
-DEBIAN_FASHION_MNIST_DIRS: list[Path] = [Path("/usr/share/datasets/fashion-mnist")]
-
 _IDX_SPLITS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -76,35 +73,6 @@ _IDX_SPLITS = {
 _IDX_FILES = (*_IDX_SPLITS["train"], *_IDX_SPLITS["test"])
 _CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 _CIFAR_FILES = (*_CIFAR_TRAIN, "test_batch", "batches.meta")
-
-#: MD5 of the *decompressed* original IDX files. torchvision only records the MD5 of
-#: the ``.gz`` files (read at run time in ``_known_md5s``); these let an uncompressed
-#: copy, or a re-compressed one such as Debian's, be verified too.
-_IDX_CONTENT_MD5 = {
-    "mnist": {
-        "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-        "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-        "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-        "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-    },
-    "fashion_mnist": {
-        "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-        "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
-        "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
-        "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
-    },
-}
-
-
-@dataclass(frozen=True)
-class _Spec:
-    key: str  # ImageData.name and key of the md5 tables
-    title: str  # for messages
-    subdir: str  # torchvision's folder under the data home
-    files: tuple[str, ...]
-    compressed_ok: bool  # whether "<file>.gz" may stand for "<file>"
-    class_names: tuple[str, ...]
-    torchvision_class: str
 
 
 _MNIST = _Spec("mnist", "MNIST", "MNIST/raw", _IDX_FILES, True, tuple(MNIST_CLASSES), "MNIST")
@@ -140,211 +108,6 @@ def _with_channel_axis(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images).reshape(len(images), 1, *images.shape[1:])
 
 
-# --------------------------------------------------------------------------- checksums
-
-
-def _known_md5s(key: str) -> dict[str, str]:
-    """File name -> MD5 of the original files of data set ``key``.
-
-    The MD5s of the files torchvision downloads are read from torchvision's
-    dataset classes; the decompressed IDX files' MD5s come from ``_IDX_CONTENT_MD5``.
-    """
-    table: dict[str, str] = {}
-    try:
-        import torchvision.datasets as tv_datasets
-
-        if key in ("mnist", "fashion_mnist"):
-            cls = tv_datasets.MNIST if key == "mnist" else tv_datasets.FashionMNIST
-            table.update({str(name): str(md5) for name, md5 in cls.resources})
-        elif key == "cifar10":
-            cls = tv_datasets.CIFAR10
-            table.update({str(name): str(md5) for name, md5 in [*cls.train_list, *cls.test_list]})
-            table[str(cls.meta["filename"])] = str(cls.meta["md5"])
-    except (ImportError, AttributeError, KeyError, TypeError, ValueError):
-        pass  # a torchvision without these attributes: structural checks only
-    table.update(_IDX_CONTENT_MD5.get(key, {}))
-    return table
-
-
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def _verify_md5(
-    path: Path, name: str, raw: bytes, content: bytes, md5s: dict[str, str], spec: _Spec
-) -> None:
-    """Check the file against the known MD5s; unknown files are not checked.
-
-    A gzip file passes if the file itself has torchvision's MD5 or if its
-    decompressed content has the original's MD5 (a re-compressed copy, as in
-    Debian's package). A plain file must match the original's MD5.
-    """
-    compressed = raw.startswith(GZIP_MAGIC)
-    checks: list[tuple[str, str, bytes]] = []
-    if compressed:
-        if name + ".gz" in md5s:
-            checks.append(("file", md5s[name + ".gz"], raw))
-        if name in md5s:
-            checks.append(("decompressed content", md5s[name], content))
-    elif name in md5s:
-        checks.append(("file", md5s[name], raw))
-    if not checks:
-        return
-    problems = []
-    for what, expected, data in checks:
-        actual = _md5(data)
-        if actual == expected:
-            return
-        problems.append(f"{what}: expected {expected}, got {actual}")
-    raise ValueError(
-        f"{path}: MD5 checksum mismatch ({'; '.join(problems)}). The file is corrupt or is not "
-        f"the original {spec.title} file: delete it and download it again (download=True), "
-        "or replace it with the original file."
-    )
-
-
-# --------------------------------------------------------------------------- searching
-
-
-@dataclass
-class _Searched:
-    label: str
-    directory: Path
-    missing: list[str]
-
-
-def _candidate_dirs(spec: _Spec, data_home: str | os.PathLike[str] | None) -> list[_Searched]:
-    candidates: list[tuple[str, Path]] = []
-    if data_home is not None:
-        candidates.append(("data_home argument", Path(data_home).expanduser() / spec.subdir))
-    from_env = os.environ.get(DATA_HOME_ENV, "")
-    if from_env:
-        candidates.append(
-            (f"{DATA_HOME_ENV} environment variable", Path(from_env).expanduser() / spec.subdir)
-        )
-    candidates.append(("default data home", Path.home() / DEFAULT_DATA_DIRNAME / spec.subdir))
-    if spec.key == "fashion_mnist":
-        for directory in DEBIAN_FASHION_MNIST_DIRS:
-            candidates.append(("Debian package dataset-fashion-mnist", Path(directory)))
-    result: list[_Searched] = []
-    seen: set[Path] = set()
-    for label, directory in candidates:
-        if directory not in seen:
-            seen.add(directory)
-            result.append(_Searched(label, directory, []))
-    return result
-
-
-def _is_file(path: Path) -> bool:
-    try:
-        return path.is_file()
-    except OSError:  # e.g. permission denied on a parent folder
-        return False
-
-
-def _find_files(directory: Path, spec: _Spec) -> tuple[dict[str, Path], list[str]]:
-    found: dict[str, Path] = {}
-    missing: list[str] = []
-    for name in spec.files:
-        options = (name, name + ".gz") if spec.compressed_ok else (name,)
-        for option in options:
-            if _is_file(directory / option):
-                found[name] = directory / option
-                break
-        else:
-            missing.append(name)
-    return found, missing
-
-
-def _locate(
-    spec: _Spec, data_home: str | os.PathLike[str] | None
-) -> tuple[Path | None, dict[str, Path], list[_Searched]]:
-    """Return (folder, files) of the first complete local copy, and every place searched."""
-    searched = _candidate_dirs(spec, data_home)
-    for place in searched:
-        found, place.missing = _find_files(place.directory, spec)
-        if not place.missing:
-            return place.directory, found, searched[: searched.index(place) + 1]
-    return None, {}, searched
-
-
-def _file_list(spec: _Spec) -> str:
-    suffix = "[.gz]" if spec.compressed_ok else ""
-    return ", ".join(name + suffix for name in spec.files)
-
-
-def _searched_lines(searched: list[_Searched], spec: _Spec) -> list[str]:
-    lines = []
-    for place in searched:
-        if not place.missing:
-            status = "found"
-        elif len(place.missing) == len(spec.files):
-            status = "not found"
-        else:
-            status = "incomplete, missing " + ", ".join(place.missing)
-        lines.append(f"  - {place.directory}  ({place.label}): {status}")
-    if not os.environ.get(DATA_HOME_ENV):
-        lines.append(f"  ({DATA_HOME_ENV} is not set)")
-    return lines
-
-
-def _not_found_message(
-    spec: _Spec, searched: list[_Searched], data_home: str | os.PathLike[str] | None
-) -> str:
-    target = get_data_home(data_home)
-    lines = [
-        f"{spec.title} was not found. Places searched, in order:",
-        *_searched_lines(searched, spec),
-        "To fix this, do one of:",
-        f"  - pass download=True to download it with torchvision into {target}",
-        f"  - pass data_home=... or set the {DATA_HOME_ENV} environment variable to a folder "
-        f"that contains {spec.subdir}/ with the data",
-        f"  - put the files {_file_list(spec)} in {target / spec.subdir}",
-    ]
-    if spec.key == "fashion_mnist":
-        lines.append(
-            "  - on Debian/Ubuntu: apt-get install dataset-fashion-mnist "
-            f"(installs it in {DEBIAN_FASHION_MNIST_DIRS[0] if DEBIAN_FASHION_MNIST_DIRS else ''})"
-        )
-    return "\n".join(lines)
-
-
-def _download(
-    spec: _Spec, data_home: str | os.PathLike[str] | None, searched: list[_Searched]
-) -> tuple[Path, dict[str, Path]]:
-    """Download with torchvision's dataset class into the data home; return (folder, files)."""
-    home = get_data_home(data_home)
-    directory = home / spec.subdir
-    manual = (
-        "Places searched before downloading:\n"
-        + "\n".join(_searched_lines(searched, spec))
-        + f"\nTo install it manually, put the files {_file_list(spec)} in {directory} "
-        f"(or in {spec.subdir}/ under the folder given by data_home= or {DATA_HOME_ENV}) "
-        "and call again with download=False."
-    )
-    if spec.key == "fashion_mnist":
-        manual += " On Debian/Ubuntu: apt-get install dataset-fashion-mnist."
-    home.mkdir(parents=True, exist_ok=True)  # a PermissionError here names the folder
-    try:
-        import torchvision.datasets as tv_datasets
-
-        dataset_class = getattr(tv_datasets, spec.torchvision_class)
-        # torchvision writes exactly the layout searched above and checks the MD5s.
-        dataset_class(root=str(home), train=True, download=True)
-    except Exception as exc:  # offline: RuntimeError (MNIST), URLError (CIFAR-10), ...
-        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
-        raise ConnectionError(
-            f"Downloading {spec.title} with torchvision into {home} failed: {reason}\n{manual}"
-        ) from exc
-    found, missing = _find_files(directory, spec)
-    if missing:
-        raise FileNotFoundError(
-            f"torchvision downloaded {spec.title} into {home}, but {directory} lacks "
-            f"{', '.join(missing)}.\n{manual}"
-        )
-    return directory, found
-
-
 # --------------------------------------------------------------------------- parsing
 
 
@@ -376,12 +139,7 @@ def _load_idx_split(
             f"image/label count mismatch: {images_path} has {len(images)} images but "
             f"{labels_path} has {len(labels)} labels"
         )
-    n_classes = len(spec.class_names)
-    if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(
-            f"{labels_path}: labels must be in 0..{n_classes - 1}, "
-            f"found values from {labels.min()} to {labels.max()}"
-        )
+    _check_label_range(labels, len(spec.class_names), str(labels_path))
     # reshape, not images[:, np.newaxis]: that axis would have stride 0, and subsets of it
     # stride 1, so that a hand-written loop would run different kernels on the same images
     return _with_channel_axis(images), labels.astype(np.int64)
@@ -409,30 +167,24 @@ def _load_cifar_files(
     return X_train, y_train, X_test, y_test
 
 
-def _load(
-    spec: _Spec,
-    *,
-    data_home: str | os.PathLike[str] | None,
-    download: bool,
-    n_train: int | None,
-    n_test: int | None,
-    random_state: int | np.random.RandomState | None,
-) -> ImageData:
-    # Validate the cheap arguments before reading tens of megabytes.
+def _check_counts(n_train: int | None, n_test: int | None) -> None:
     for n, param in ((n_train, "n_train"), (n_test, "n_test")):
         if n is not None:
             _check_count(n, param)
-    directory, files, searched = _locate(spec, data_home)
-    if directory is None:
-        if not download:
-            raise FileNotFoundError(_not_found_message(spec, searched, data_home))
-        directory, files = _download(spec, data_home, searched)
-    md5s = _known_md5s(spec.key)
-    if spec.key == "cifar10":
-        X_train, y_train, X_test, y_test = _load_cifar_files(files, md5s, spec)
-    else:
-        X_train, y_train = _load_idx_split(files, "train", md5s, spec)
-        X_test, y_test = _load_idx_split(files, "test", md5s, spec)
+
+
+def _subsets(
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    *,
+    n_train: int | None,
+    n_test: int | None,
+    random_state: int | np.random.RandomState | None,
+    class_names: Sequence[str],
+    name: str,
+    source: str,
+) -> ImageData:
+    """The :class:`ImageData` of stratified, seeded subsets of the train and test sets."""
+    X_train, y_train, X_test, y_test = arrays
     X_train, y_train = _stratified_subset(
         X_train, y_train, n_train, random_state=random_state, param_name="n_train"
     )
@@ -444,7 +196,39 @@ def _load(
         y_train=y_train,
         X_test=X_test,
         y_test=y_test,
-        class_names=list(spec.class_names),
+        class_names=list(class_names),
+        name=name,
+        source=source,
+    )
+
+
+def _load(
+    spec: _Spec,
+    *,
+    data_home: str | os.PathLike[str] | None,
+    download: bool,
+    n_train: int | None,
+    n_test: int | None,
+    random_state: int | np.random.RandomState | None,
+) -> ImageData:
+    _check_counts(n_train, n_test)  # before reading tens of megabytes
+    directory, files, searched = _locate(spec, data_home)
+    if directory is None:
+        if not download:
+            raise FileNotFoundError(_not_found_message(spec, searched, data_home))
+        directory, files = _download(spec, data_home, searched)
+    md5s = _known_md5s(spec.key)
+    if spec.key == "cifar10":
+        X_train, y_train, X_test, y_test = _load_cifar_files(files, md5s, spec)
+    else:
+        X_train, y_train = _load_idx_split(files, "train", md5s, spec)
+        X_test, y_test = _load_idx_split(files, "test", md5s, spec)
+    return _subsets(
+        (X_train, y_train, X_test, y_test),
+        n_train=n_train,
+        n_test=n_test,
+        random_state=random_state,
+        class_names=spec.class_names,
         name=spec.key,
         source=str(directory),
     )
@@ -496,27 +280,19 @@ def load_digits_images(
     """
     from sklearn.datasets import load_digits
 
-    for n, param in ((n_train, "n_train"), (n_test, "n_test")):
-        if n is not None:
-            _check_count(n, param)
+    _check_counts(n_train, n_test)
     digits = load_digits()
     images = _with_channel_axis(np.round(digits.images * 255.0 / 16.0).astype(np.uint8))
     labels = digits.target.astype(np.int64)
     X_train, X_test, y_train, y_test = train_test_split(
         images, labels, test_size=test_size, stratify=labels, random_state=random_state
     )
-    X_train, y_train = _stratified_subset(
-        X_train, y_train, n_train, random_state=random_state, param_name="n_train"
-    )
-    X_test, y_test = _stratified_subset(
-        X_test, y_test, n_test, random_state=random_state, param_name="n_test"
-    )
-    return ImageData(
-        X_train=X_train,
-        y_train=y_train,
-        X_test=X_test,
-        y_test=y_test,
-        class_names=list(MNIST_CLASSES),
+    return _subsets(
+        (X_train, y_train, X_test, y_test),
+        n_train=n_train,
+        n_test=n_test,
+        random_state=random_state,
+        class_names=MNIST_CLASSES,
         name="digits",
         source="sklearn.datasets.load_digits",
     )

@@ -10,6 +10,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import _safe_indexing
 
+from .._labels import encode
 from ..adapters import ImageDatasetView
 
 
@@ -41,13 +42,8 @@ def _format_value(value: Any) -> str:
 
 def _positions(classes: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Column of each label in ``classes`` (ValueError for unknown labels)."""
-    order = np.argsort(classes, kind="stable")
-    found = np.clip(np.searchsorted(classes, labels, sorter=order), 0, len(classes) - 1)
-    pos = order[found]
-    if not np.array_equal(classes[pos], labels):
-        unseen = np.setdiff1d(np.unique(labels), classes)
-        raise ValueError(
-            f"y contains labels {unseen.tolist()!r} that the estimator never saw "
-            f"(classes_ = {classes.tolist()!r})."
-        )
-    return pos
+    return encode(
+        labels,
+        classes,
+        unseen="y contains labels {labels} that the estimator never saw (classes_ = {classes}).",
+    )

@@ -14,6 +14,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import cross_validate
 from sklearn.utils import check_random_state
 
+from .._labels import sample_weights
 from .._validation import check_labels
 from ..adapters import ImageDatasetView
 from ..estimator import CNNClassifier
@@ -57,6 +58,8 @@ def _epochs(est: Any) -> float:
     n_iter = getattr(est, "n_iter_", None)
     if n_iter is None and hasattr(est, "steps"):
         n_iter = getattr(est.steps[-1][1], "n_iter_", None)
+    if np.ndim(n_iter) != 0:  # an array per class or fold (numpy < 2 made size 1 a float)
+        return float("nan")
     try:
         return float(n_iter)
     except (TypeError, ValueError):
@@ -345,7 +348,7 @@ def lr_find(
         # 3. The whole data set, through the estimator's own data path.
         kind, images = est._input(X, fitting=False)
         y_enc = _positions(est.classes_, y).astype(np.int64)
-        weights = est._sample_weights(None, y_enc, est.classes_)
+        weights = sample_weights(None, est.class_weight, y_enc, est.classes_, owner="lr_find")
         dataset = est._dataset(kind, images, y_enc, weights)
 
         lrs = np.geomspace(start_lr, end_lr, int(num_iter))

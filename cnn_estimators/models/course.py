@@ -20,20 +20,17 @@ initialisation, so the same seed gives the same network.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import torch
 from torch import nn
 
-from ..unfold import UnfoldConv2d
-from ._registry import (
-    _check_choice,
-    _check_common,
-    _check_dropout,
-    _is_int,
-    _param_error,
-    register_model,
+from ._conv import (
+    ConvClassifier,
+    _conv_class,
+    _conv_relu_pool,
+    _dropout_layers,
+    _flat_features,
 )
+from ._mlp import MLP, mlp
+from ._registry import _check_choice, _check_common, _check_dropout, register_model
 
 __all__ = [
     "MLP",
@@ -51,206 +48,12 @@ __all__ = [
     "mlp",
 ]
 
-
-#: Implementations of the 2-D convolutions, selected with ``conv_impl``.
-_CONV_IMPLS: dict[str, type[nn.Module]] = {"torch": nn.Conv2d, "unfold": UnfoldConv2d}
-_CONV_TYPES = (nn.Conv2d, UnfoldConv2d)
-
-
-def _conv_class(conv_impl: str, func: str) -> type[nn.Module]:
-    """The convolution class of ``conv_impl`` (ValueError listing the options otherwise)."""
-    return _CONV_IMPLS[_check_choice(conv_impl, "conv_impl", func, _CONV_IMPLS)]
-
-
-def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (value[0], value[1])
-
-
-def _output_size(layer: nn.Module, size: tuple[int, int]) -> tuple[int, int]:
-    """Spatial output size of ``layer`` for an input of ``size`` (shape arithmetic)."""
-    if isinstance(layer, (*_CONV_TYPES, nn.MaxPool2d)):
-        kernel, stride = _pair(layer.kernel_size), _pair(layer.stride)
-        padding, dilation = _pair(layer.padding), _pair(layer.dilation)
-        ceil = getattr(layer, "ceil_mode", False)
-        out = []
-        for n, k, s, p, d in zip(size, kernel, stride, padding, dilation, strict=True):
-            span = n + 2 * p - d * (k - 1) - 1
-            if span < 0:
-                return (0, 0)
-            out.append((-(-span // s) if ceil else span // s) + 1)
-        return (out[0], out[1])
-    if isinstance(layer, nn.Sequential):
-        for sub in layer:
-            size = _output_size(sub, size)
-        return size
-    # Activations, batch normalisation, dropout: size unchanged.
-    return size
-
-
-def _flat_features(features: nn.Sequential, input_size: tuple[int, int], model: str) -> int:
-    """Number of values per image after ``features`` and ``nn.Flatten``."""
-    size = input_size
-    channels = None
-    for layer in features:
-        size = _output_size(layer, size)
-        if size[0] < 1 or size[1] < 1:
-            raise ValueError(
-                f"Model {model!r} cannot process images of {input_size[0]}x{input_size[1]} "
-                f"pixels: they are too small for layer {layer!r}."
-            )
-        if isinstance(layer, _CONV_TYPES):
-            channels = layer.out_channels
-    assert channels is not None
-    return channels * size[0] * size[1]
-
-
-class ConvClassifier(nn.Module):
-    """Base class: ``classifier(pool(features(x)))``.
-
-    Parameters
-    ----------
-    features : torch.nn.Sequential
-        Convolutional feature extractor.
-    classifier : torch.nn.Sequential
-        Head mapping the (pooled) feature maps to logits; starts with ``nn.Flatten``.
-    pool : torch.nn.Module, optional
-        Global pooling between ``features`` and ``classifier``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from torch import nn
-    >>> net = ConvClassifier(nn.Sequential(nn.Conv2d(1, 4, 3)),
-    ...                      nn.Sequential(nn.Flatten(), nn.Linear(4, 2)),
-    ...                      pool=nn.AdaptiveAvgPool2d(1))
-    >>> net(torch.zeros(3, 1, 8, 8)).shape
-    torch.Size([3, 2])
-    """
-
-    def __init__(
-        self,
-        features: nn.Sequential,
-        classifier: nn.Sequential,
-        pool: nn.Module | None = None,
-    ) -> None:
-        super().__init__()
-        self.features = features
-        self.pool = pool  # registered as a submodule unless None
-        self.classifier = classifier
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the logits for a batch of images ``x`` of shape ``(N, C, H, W)``."""
-        x = self.features(x)
-        if self.pool is not None:
-            x = self.pool(x)
-        return self.classifier(x)
-
-
-def _dropout_layers(p: float) -> list[nn.Module]:
-    """A Dropout layer when ``p > 0``, nothing otherwise."""
-    return [nn.Dropout(p)] if p > 0 else []
-
-
-# ---------------------------------------------------------------------------
-# mlp
-# ---------------------------------------------------------------------------
-
-
-class MLP(nn.Sequential):
-    """Fully connected network: Flatten, then ``Linear -> ReLU [-> Dropout]`` blocks.
-
-    See :func:`mlp` for the parameters.
-
-    Examples
-    --------
-    >>> import torch
-    >>> net = MLP(in_channels=1, num_classes=10, input_size=(28, 28), hidden_sizes=(100,))
-    >>> [type(m).__name__ for m in net]
-    ['Flatten', 'Linear', 'ReLU', 'Linear']
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        num_classes: int,
-        input_size: tuple[int, int],
-        hidden_sizes: Sequence[int] = (1000,),
-        dropout: float = 0.0,
-    ) -> None:
-        layers: list[nn.Module] = [nn.Flatten()]
-        width = in_channels * input_size[0] * input_size[1]
-        for hidden in hidden_sizes:
-            layers += [nn.Linear(width, hidden), nn.ReLU(), *_dropout_layers(dropout)]
-            width = hidden
-        layers.append(nn.Linear(width, num_classes))
-        super().__init__(*layers)
-
-
-@register_model(
-    "mlp",
-    min_input_size=(1, 1),
-    variable_input_size=False,
-    default_input_size=(28, 28),
-    default_in_channels=1,
-    description="Multilayer perceptron on the flattened image (no convolutions).",
-)
-def mlp(
-    *,
-    in_channels: int = 1,
-    num_classes: int = 10,
-    input_size: tuple[int, int] = (28, 28),
-    hidden_sizes: Sequence[int] = (1000,),
-    dropout: float = 0.0,
-) -> MLP:
-    """Multilayer perceptron on the flattened image.
-
-    ``Flatten -> Linear(D, h1) -> ReLU -> ... -> Linear(h_last, K)`` with
-    ``D = in_channels * H * W``. ``hidden_sizes=()`` gives a linear (softmax
-    regression) model and ``hidden_sizes=(h, h, h)`` the four-layer CIFAR-10 MLP.
-
-    Parameters
-    ----------
-    in_channels : int, default=1
-        Number of image channels.
-    num_classes : int, default=10
-        Number of output logits.
-    input_size : tuple of int, default=(28, 28)
-        ``(height, width)`` of the images; the first layer has
-        ``in_channels * height * width`` inputs.
-    hidden_sizes : sequence of int, default=(1000,)
-        Widths of the hidden layers.
-    dropout : float, default=0.0
-        Dropout probability after each hidden ReLU (no Dropout layer when 0).
-
-    Returns
-    -------
-    model : MLP
-        The network (an ``nn.Sequential``).
-
-    Examples
-    --------
-    >>> import torch
-    >>> net = mlp(in_channels=1, num_classes=10, input_size=(28, 28), hidden_sizes=(256, 256))
-    >>> net(torch.zeros(2, 1, 28, 28)).shape
-    torch.Size([2, 10])
-    """
-    in_channels, num_classes, input_size = _check_common(
-        "mlp", in_channels, num_classes, input_size
-    )
-    if (
-        isinstance(hidden_sizes, str)
-        or not isinstance(hidden_sizes, Sequence)
-        or not all(_is_int(h) and h >= 1 for h in hidden_sizes)
-    ):
-        raise _param_error("hidden_sizes", "mlp", "a tuple or list of positive ints", hidden_sizes)
-    dropout = _check_dropout(dropout, "mlp")
-    return MLP(
-        in_channels,
-        num_classes,
-        input_size,
-        hidden_sizes=tuple(int(h) for h in hidden_sizes),
-        dropout=dropout,
-    )
+# ConvClassifier, MLP and mlp live in private modules but keep the name
+# cnn_estimators.models.course.<name> they had before the split: saved estimators
+# (cnn_estimators.persistence) and pickles refer to them by that name.
+for _obj in (ConvClassifier, MLP, mlp):
+    _obj.__module__ = __name__
+del _obj
 
 
 # ---------------------------------------------------------------------------
@@ -381,18 +184,9 @@ class GlobalPoolCNN(ConvClassifier):
         conv_impl: str = "torch",
     ) -> None:
         conv = _conv_class(conv_impl, type(self).__name__)
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for width in (16, 32, 81):
-            layers += [
-                conv(channels, width, kernel_size=3, stride=1, padding=1),
-                nn.ReLU(),
-                nn.MaxPool2d(2, 2),
-            ]
-            channels = width
         super().__init__(
-            nn.Sequential(*layers),
-            nn.Sequential(nn.Flatten(), nn.Linear(channels, num_classes)),
+            nn.Sequential(*_conv_relu_pool(conv, in_channels, (16, 32, 81), 3, padding=1)),
+            nn.Sequential(nn.Flatten(), nn.Linear(81, num_classes)),
             pool=_GLOBAL_POOLS[global_pool](1),
         )
 
@@ -480,12 +274,7 @@ class CifarCNN(ConvClassifier):
     ) -> None:
         conv = _conv_class(conv_impl, type(self).__name__)
         features = nn.Sequential(
-            conv(in_channels, 32, kernel_size=3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2, 2),
-            conv(32, 64, kernel_size=3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2, 2),
+            *_conv_relu_pool(conv, in_channels, (32, 64), 3, padding=1),
             conv(64, 126, kernel_size=3, padding=1),
             nn.ReLU(),
         )
@@ -581,16 +370,7 @@ class ExampleCNN(ConvClassifier):
         conv_impl: str = "torch",
     ) -> None:
         conv = _conv_class(conv_impl, type(self).__name__)
-        layers: list[nn.Module] = []
-        channels = in_channels
-        for width in (32, 64, 128):
-            layers += [
-                conv(channels, width, kernel_size=5, stride=1, padding=2),
-                nn.ReLU(),
-                nn.MaxPool2d(2, 2),
-            ]
-            channels = width
-        features = nn.Sequential(*layers)
+        features = nn.Sequential(*_conv_relu_pool(conv, in_channels, (32, 64, 128), 5, padding=2))
         n_flat = _flat_features(features, input_size, "example_cnn")
         classifier = nn.Sequential(
             nn.Flatten(),

@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import numbers
 from collections import OrderedDict
+from typing import Any
 
 import torch
 from torch import nn
@@ -131,11 +132,17 @@ class ResidualBlock(nn.Module):
 
 
 class _PooledNet(nn.Module):
-    """``features`` (set by a subclass) -> global average pool -> [Dropout ->] Linear."""
+    """``features`` (named layers) -> global average pool -> [Dropout ->] Linear."""
 
-    features: nn.Sequential
-
-    def _add_head(self, channels: int, num_classes: int, dropout: float) -> None:
+    def __init__(
+        self,
+        layers: list[tuple[str, nn.Module]],
+        channels: int,
+        num_classes: int,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.features = nn.Sequential(OrderedDict(layers))
         self.pool = nn.AdaptiveAvgPool2d(1)
         head: list[nn.Module] = [nn.Flatten()]
         if dropout > 0:
@@ -148,10 +155,21 @@ class _PooledNet(nn.Module):
         return self.classifier(self.pool(self.features(x)))
 
 
-def _check_width(width: float, name: str) -> float:
+def _build(
+    cls: type[_PooledNet],
+    func: str,
+    in_channels: int,
+    num_classes: int,
+    input_size: tuple[int, int],
+    width: float,
+    dropout: float,
+) -> Any:
+    """Check the arguments of builder ``func`` and build a ``cls`` from them."""
+    in_channels, num_classes, input_size = _check_common(func, in_channels, num_classes, input_size)
     if not isinstance(width, numbers.Real) or isinstance(width, bool) or not 0 < float(width) <= 16:
-        raise _param_error("width", name, "a float in the range (0, 16]", width)
-    return float(width)
+        raise _param_error("width", func, "a float in the range (0, 16]", width)
+    dropout = _check_dropout(dropout, func)
+    return cls(in_channels, num_classes, width=float(width), dropout=dropout)
 
 
 class FastCNN(_PooledNet):
@@ -178,21 +196,16 @@ class FastCNN(_PooledNet):
     def __init__(
         self, in_channels: int, num_classes: int, width: float = 1.0, dropout: float = 0.0
     ) -> None:
-        super().__init__()
         c1, c2, c3 = (max(1, round(base * width)) for base in (32, 64, 128))
-        self.features = nn.Sequential(
-            OrderedDict(
-                [
-                    ("stem", ConvBNReLU(in_channels, c1, stride=2)),
-                    ("conv2", ConvBNReLU(c1, c2)),
-                    ("pool2", nn.MaxPool2d(2, 2, ceil_mode=True)),
-                    ("res2", ResidualBlock(c2)),
-                    ("pool3", nn.MaxPool2d(2, 2, ceil_mode=True)),
-                    ("conv3", ConvBNReLU(c2, c3)),
-                ]
-            )
-        )
-        self._add_head(c3, num_classes, dropout)
+        layers = [
+            ("stem", ConvBNReLU(in_channels, c1, stride=2)),
+            ("conv2", ConvBNReLU(c1, c2)),
+            ("pool2", nn.MaxPool2d(2, 2, ceil_mode=True)),
+            ("res2", ResidualBlock(c2)),
+            ("pool3", nn.MaxPool2d(2, 2, ceil_mode=True)),
+            ("conv3", ConvBNReLU(c2, c3)),
+        ]
+        super().__init__(layers, c3, num_classes, dropout)
 
 
 @register_model(
@@ -250,12 +263,7 @@ def fast_cnn(
     >>> net(torch.zeros(2, 1, 28, 28)).shape
     torch.Size([2, 10])
     """
-    in_channels, num_classes, input_size = _check_common(
-        "fast_cnn", in_channels, num_classes, input_size
-    )
-    width = _check_width(width, "fast_cnn")
-    dropout = _check_dropout(dropout, "fast_cnn")
-    return FastCNN(in_channels, num_classes, width=width, dropout=dropout)
+    return _build(FastCNN, "fast_cnn", in_channels, num_classes, input_size, width, dropout)
 
 
 class FastCNNV2(_PooledNet):
@@ -282,22 +290,17 @@ class FastCNNV2(_PooledNet):
     def __init__(
         self, in_channels: int, num_classes: int, width: float = 1.0, dropout: float = 0.0
     ) -> None:
-        super().__init__()
         c1, c2, c3, c4 = (max(1, round(base * width)) for base in (32, 64, 96, 192))
-        self.features = nn.Sequential(
-            OrderedDict(
-                [
-                    ("stem", ConvBNReLU(in_channels, c1, stride=2)),
-                    ("conv2", ConvBNReLU(c1, c2)),
-                    ("pool2", nn.MaxPool2d(2, 2, ceil_mode=True)),
-                    ("conv3", ConvBNReLU(c2, c3)),
-                    ("conv4", ConvBNReLU(c3, c3)),
-                    ("pool4", nn.MaxPool2d(2, 2, ceil_mode=True)),
-                    ("conv5", ConvBNReLU(c3, c4)),
-                ]
-            )
-        )
-        self._add_head(c4, num_classes, dropout)
+        layers = [
+            ("stem", ConvBNReLU(in_channels, c1, stride=2)),
+            ("conv2", ConvBNReLU(c1, c2)),
+            ("pool2", nn.MaxPool2d(2, 2, ceil_mode=True)),
+            ("conv3", ConvBNReLU(c2, c3)),
+            ("conv4", ConvBNReLU(c3, c3)),
+            ("pool4", nn.MaxPool2d(2, 2, ceil_mode=True)),
+            ("conv5", ConvBNReLU(c3, c4)),
+        ]
+        super().__init__(layers, c4, num_classes, dropout)
 
 
 @register_model(
@@ -360,9 +363,4 @@ def fast_cnn_v2(
     >>> net(torch.zeros(2, 1, 28, 28)).shape
     torch.Size([2, 10])
     """
-    in_channels, num_classes, input_size = _check_common(
-        "fast_cnn_v2", in_channels, num_classes, input_size
-    )
-    width = _check_width(width, "fast_cnn_v2")
-    dropout = _check_dropout(dropout, "fast_cnn_v2")
-    return FastCNNV2(in_channels, num_classes, width=width, dropout=dropout)
+    return _build(FastCNNV2, "fast_cnn_v2", in_channels, num_classes, input_size, width, dropout)
