@@ -1,30 +1,41 @@
 """The ``cnn-estimators`` command line.
 
-Subcommands: ``list-models``, ``summary``, ``fit``, ``cv``, ``grid`` (optimizer comparison),
-``evaluate`` and ``demo``. Estimator parameters route straight through ``--set``
-(``--set module__dropout=0.3 --set lr=0.01``). ``fit``, ``cv``, ``grid`` and ``demo`` write
-a run directory with ``metrics.json``, tables (CSV), plots (PNG) and ``report.html``.
+Subcommands: ``list-models``, ``summary``, ``fit``, ``cv``, ``grid`` (optimizers, or with
+``--recipes`` whole training recipes), ``evaluate`` and ``demo``. Estimator parameters
+route straight through ``--set`` (``--set module__dropout=0.3 --set lr=0.01``). ``fit``,
+``cv``, ``grid``, ``evaluate`` and ``demo`` write a run directory with ``metrics.json``,
+tables (CSV), plots (PNG) and ``report.html``, each naming the data set, the numbers of
+training and test images and every parameter that differs from the defaults.
 Exit code 0 on success, 1 when the work fails (e.g. data not found), 2 on bad usage.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import json
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+
+from ._cli_runs import (
+    UsageError,
+    compare,
+    evaluation_sections,
+    fit_and_report,
+    load_data,
+    make_estimator,
+    make_run_dir,
+    plot_comparison,
+    print_comparison,
+    print_metrics,
+    progress_output,
+    run_record,
+    start_report,
+    write_json,
+)
+from .datasets._names import DATASET_NAMES, dataset_name
 
 __all__ = ["main"]
-
-DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
-
-
-class UsageError(Exception):
-    """Bad command-line usage (exit code 2)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,156 +43,45 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _parse_sets(items: Sequence[str]) -> dict[str, Any]:
-    params = {}
-    for item in items or ():
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--set expects name=value, e.g. --set lr=0.01; got {item!r}")
-        try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw  # a plain string such as optimizer=adam
-        params[key.strip()] = value
-    return params
+def _dataset_arg(value: str) -> str:
+    try:
+        return dataset_name(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _load_data(name: str, n_train: int | None, n_test: int | None, seed: int):
-    from . import datasets
-
-    loaders = {
-        "digits": datasets.load_digits_images,
-        "fashion-mnist": datasets.load_fashion_mnist,
-        "mnist": datasets.load_mnist,
-        "cifar10": datasets.load_cifar10,
-    }
-    return loaders[name](n_train=n_train, n_test=n_test, random_state=seed)
-
-
-def _make_estimator(dataset: str, model: str | None, params: dict[str, Any], seed: int):
-    from . import factories
-
-    base = {"random_state": seed, **params}
-    if model is not None:
-        base["model"] = model
-    if dataset == "digits":
-        defaults = {"model": "global_pool_cnn", "lr": 3e-3, "batch_size": 64, "max_epochs": 8}
-        return factories.make_mnist_cnn(**{**defaults, **base})
-    factory = {
-        "fashion-mnist": factories.make_fashion_mnist_cnn,
-        "mnist": factories.make_mnist_cnn,
-        "cifar10": factories.make_cifar_cnn,
-    }[dataset]
-    return factory(**base)
-
-
-def _run_dir(args: argparse.Namespace) -> Path:
-    if args.out:
-        path = Path(args.out)
-    else:
-        path = Path("runs") / f"{args.command}-{args.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _config(args: argparse.Namespace, est: Any) -> dict[str, Any]:
-    params = {
-        k: v for k, v in est.get_params(deep=False).items() if not callable(v) or isinstance(v, str)
-    }
-    return {"command": args.command, "dataset": args.dataset, "estimator": params}
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=repr) + "\n")
-
-
-def _evaluation_sections(report, est, data, run: Path) -> dict[str, float]:
-    """Test metrics, confusion matrix and per-class table, added to the report."""
-    from sklearn.metrics import log_loss
-
-    from .experiments import classification_report_df
-    from .plots import plot_confusion_matrix
-
-    proba = est.predict_proba(data.X_test)
-    pred = est.classes_[proba.argmax(axis=1)]
-    metrics = {
-        "test_accuracy": float((pred == data.y_test).mean()),
-        "test_log_loss": float(log_loss(data.y_test, proba, labels=est.classes_)),
-        "n_test": len(data.y_test),
-    }
-    names = data.class_names or None
-    per_class = classification_report_df(est, data.X_test, data.y_test, class_names=names)
-    per_class.to_csv(run / "per_class.csv")
-    disp = plot_confusion_matrix(est, data.X_test, data.y_test, class_names=names)
-    disp.figure_.savefig(run / "confusion_matrix.png", dpi=90, bbox_inches="tight")
-    report.add_figure("Confusion matrix (test set)", disp.figure_)
-    report.add_table("Per-class metrics (test set)", per_class.reset_index())
-    return metrics
-
-
-def _estimator(args: argparse.Namespace, **defaults: Any):
-    """The estimator of a run: the factory of the data set, ``--set`` over ``defaults``,
-    ``--epochs``."""
-    params = {**defaults, **_parse_sets(args.set)}
-    est = _make_estimator(args.dataset, args.model, params, args.random_state)
-    if args.epochs:
-        est.set_params(max_epochs=args.epochs)
-    return est
-
-
+# ----------------------------------------------------------------------------- subcommands
 def _fit(args: argparse.Namespace) -> int:
-    from .plots import plot_training_curves
-    from .report import Report
+    from .report import non_default_params
 
-    data = _load_data(args.dataset, args.n_train, args.n_test, args.random_state)
-    run = _run_dir(args)
-    est = _estimator(args, keep_best=True, checkpoint_dir=str(run / "checkpoints"))
-    start = time.perf_counter()
-    est.fit(data.X_train, data.y_train)
-    fit_time = time.perf_counter() - start
-    report = Report(f"fit: {est.module} on {args.dataset}")
-    report.add_config("Configuration", _config(args, est))
-    est.history_.to_file(str(run / "history.json"))
-    _history_frame(est).to_csv(run / "history.csv", index=False)
-    fig = plot_training_curves(est)
-    fig.savefig(run / "training_curves.png", dpi=90, bbox_inches="tight")
-    report.add_figure("Training curves", fig)
-    metrics = {
-        "fit_time_s": fit_time,
-        "epochs": est.n_iter_,
-        "best_validation_accuracy": est.best_validation_score_,
-    }
-    metrics.update(_evaluation_sections(report, est, data, run))
+    data = load_data(args)
+    run = make_run_dir(args)
+    est = make_estimator(
+        args, progress=True, keep_best=True, checkpoint_dir=str(run / "checkpoints")
+    )
+    record = run_record(args, data, non_default_params(est))
+    report = start_report(f"fit: {est.module} on {args.dataset}", record)
+    metrics = fit_and_report(report, est, data, run)
+    metrics["best_validation_accuracy"] = est.best_validation_score_
+    metrics.update(evaluation_sections(report, est, data, run))
     est.save(run / "model.ckpt")  # data only: loading it runs no code
-    _write_json(run / "metrics.json", metrics)
+    write_json(run / "metrics.json", {**record, **metrics})
     report.add_config("Metrics", metrics)
-    path = report.write(run / "report.html")
-    _print_metrics(metrics)
-    print(f"report: {path}")
+    print_metrics(metrics)
+    print(f"report: {report.write(run / 'report.html')}")
     return 0
-
-
-def _history_frame(est: Any):
-    import pandas as pd
-
-    keys = ("epoch", "train_loss", "valid_loss", "valid_acc", "dur")
-    return pd.DataFrame([{k: row.get(k) for k in keys} for row in est.history_])
-
-
-def _print_metrics(metrics: dict[str, Any]) -> None:
-    for key, value in metrics.items():
-        shown = f"{value:.4f}" if isinstance(value, float) else value
-        print(f"  {key:<26} {shown}")
 
 
 def _cv(args: argparse.Namespace) -> int:
     from .experiments import cross_validate_estimator
     from .plots import plot_cv_results
-    from .report import Report
+    from .report import non_default_params
 
-    data = _load_data(args.dataset, args.n_train, args.n_test, args.random_state)
-    run = _run_dir(args)
-    est = _estimator(args)
+    data = load_data(args)
+    run = make_run_dir(args)
+    est = make_estimator(args)
+    record = run_record(args, data, non_default_params(est))
+    print(f"{args.folds}-fold cross-validation of {est.module} on {data.name}, one line per fold:")
     table = cross_validate_estimator(
         est,
         data.X_train,
@@ -189,11 +89,11 @@ def _cv(args: argparse.Namespace) -> int:
         cv=args.folds,
         n_jobs=args.n_jobs,
         random_state=args.random_state,
+        verbose=3,
     )
     table.to_csv(run / "cv.csv", index=False)
     print(table.to_string(index=False))
-    report = Report(f"{args.folds}-fold cross-validation: {est.module} on {args.dataset}")
-    report.add_config("Configuration", _config(args, est))
+    report = start_report(f"{args.folds}-fold cross-validation: {est.module}", record)
     report.add_table("Folds", table)
     ax = plot_cv_results(table)
     ax.figure.savefig(run / "cv.png", dpi=90, bbox_inches="tight")
@@ -203,63 +103,53 @@ def _cv(args: argparse.Namespace) -> int:
         "cv_accuracy_mean": float(summary.loc["mean", "accuracy"]),
         "cv_accuracy_std": float(summary.loc["std", "accuracy"]),
     }
-    _write_json(run / "metrics.json", metrics)
+    write_json(run / "metrics.json", {**record, **metrics})
     print(f"report: {report.write(run / 'report.html')}")
     return 0
 
 
 def _grid(args: argparse.Namespace) -> int:
-    from .experiments import compare_optimizers
-    from .plots import plot_optimizer_comparison
-    from .report import Report
-
-    data = _load_data(args.dataset, args.n_train, args.n_test, args.random_state)
-    run = _run_dir(args)
-    est = _estimator(args)
-    table = compare_optimizers(
-        est,
-        data.X_train,
-        data.y_train,
-        optimizers=args.optimizers,
-        cv=args.folds,
-        n_jobs=args.n_jobs,
-        random_state=args.random_state,
-    )
+    data = load_data(args)
+    run = make_run_dir(args)
+    table, shared, what = compare(args, data, args.folds)
     table.to_csv(run / "grid.csv", index=False)
-    print(table.to_string(index=False))
-    report = Report(f"Optimizer comparison: {est.module} on {args.dataset}")
-    report.add_config("Configuration", _config(args, est))
-    report.add_table("Configurations (cross-validated)", table)
-    ax = plot_optimizer_comparison(table)
+    print_comparison(table, what)
+    record = run_record(args, data, shared)
+    compared = "optimizers, learning rates and optimizer arguments: per candidate (table)"
+    if what == "Recipe":
+        compared = "every parameter: per recipe (table)"
+    record["compared"] = compared
+    report = start_report(f"{what} comparison on {args.dataset}", record)
+    report.add_table(f"Candidates ({args.folds}-fold cross-validation)", table)
+    ax = plot_comparison(table, what)
     ax.figure.savefig(run / "grid.png", dpi=90, bbox_inches="tight")
-    report.add_figure("Optimizer comparison", ax.figure)
+    report.add_figure(f"{what} comparison", ax.figure)
     best = table.iloc[0]
-    _write_json(
-        run / "metrics.json",
-        {
-            "best_optimizer": str(best["optimizer"]),
-            "best_lr": float(best["lr"]),
-            "best_cv_accuracy": float(best["mean_test_score"]),
-        },
-    )
+    metrics = {
+        "best": {k: best[k] for k in table.columns if k in ("recipe", "optimizer", "lr", "params")},
+        "best_cv_accuracy": float(best["mean_test_score"]),
+        "candidates": table.to_dict("records"),
+    }
+    write_json(run / "metrics.json", {**record, **metrics})
     print(f"report: {report.write(run / 'report.html')}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .estimator import CNNClassifier
-    from .report import Report
+    from .report import non_default_params
 
     model_file = Path(args.model_file)
     if not model_file.exists():
         raise UsageError(f"no model file at {model_file}; give the model.ckpt of a fit run")
     est = CNNClassifier.load(model_file)
-    data = _load_data(args.dataset, None, args.n_test, args.random_state)
-    run = _run_dir(args)
-    report = Report(f"evaluate: {model_file} on {args.dataset}")
-    metrics = _evaluation_sections(report, est, data, run)
-    _write_json(run / "metrics.json", metrics)
-    _print_metrics(metrics)
+    data = load_data(args)
+    run = make_run_dir(args)
+    record = {**run_record(args, data, non_default_params(est)), "model_file": str(model_file)}
+    report = start_report(f"evaluate: {model_file} on {args.dataset}", record)
+    metrics = evaluation_sections(report, est, data, run)
+    write_json(run / "metrics.json", {**record, **metrics})
+    print_metrics(metrics)
     print(f"report: {report.write(run / 'report.html')}")
     return 0
 
@@ -267,45 +157,53 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .experiments import compare_optimizers, cross_validate_estimator
-    from .plots import plot_cv_results, plot_optimizer_comparison, plot_training_curves
-    from .report import Report
+    from .experiments import cross_validate_estimator
+    from .plots import plot_cv_results
+    from .report import non_default_params
 
-    data = _load_data(args.dataset, args.n_train, args.n_test, args.random_state)
-    run = _run_dir(args)
+    data = load_data(args)
+    run = make_run_dir(args)
     print(f"Data: {data!r}")
-    est = _estimator(args)
-    report = Report(f"cnn_estimators demo: {est.module} on {args.dataset}")
-    report.add_config("Configuration", _config(args, est))
+    est = make_estimator(args)
+    record = run_record(args, data, non_default_params(est))
+    report = start_report(f"cnn_estimators demo: {est.module} on {args.dataset}", record)
 
+    print(f"\n5-fold cross-validation of {est.module}, one line per fold:")
     start = time.perf_counter()
     cv = cross_validate_estimator(
-        est, data.X_train, data.y_train, cv=5, n_jobs=args.n_jobs, random_state=args.random_state
+        est,
+        data.X_train,
+        data.y_train,
+        cv=5,
+        n_jobs=args.n_jobs,
+        random_state=args.random_state,
+        verbose=3,
     )
-    print(f"\n5-fold cross-validation ({time.perf_counter() - start:.1f} s):")
+    print(f"5-fold cross-validation ({time.perf_counter() - start:.1f} s):")
     print(cv.to_string(index=False))
     cv.to_csv(run / "cv.csv", index=False)
     report.add_table("5-fold cross-validation", cv)
     report.add_figure("Cross-validation accuracy", plot_cv_results(cv).figure)
 
+    print()
     start = time.perf_counter()
-    grid = compare_optimizers(
-        est, data.X_train, data.y_train, cv=3, n_jobs=args.n_jobs, random_state=args.random_state
-    )
-    print(f"\nOptimizer comparison, 3-fold ({time.perf_counter() - start:.1f} s):")
-    print(grid.to_string(index=False))
+    grid, shared, what = compare(args, data, 3)
+    print(f"{what} comparison, 3-fold ({time.perf_counter() - start:.1f} s):")
+    print_comparison(grid, what)
     grid.to_csv(run / "grid.csv", index=False)
+    report.add_config("Optimizer comparison: parameters shared by the candidates", shared)
     report.add_table("Optimizer comparison (3-fold)", grid)
-    report.add_figure("Optimizer comparison", plot_optimizer_comparison(grid).figure)
+    report.add_figure("Optimizer comparison", plot_comparison(grid, what).figure)
 
-    est.fit(data.X_train, data.y_train)
-    report.add_figure("Training curves", plot_training_curves(est))
-    metrics = _evaluation_sections(report, est, data, run)
+    print(f"\nFitting {est.module} on the {len(data.y_train)} training images:")
+    final = make_estimator(args, progress=True)
+    metrics = fit_and_report(report, final, data, run)
+    metrics.update(evaluation_sections(report, final, data, run))
     metrics["cv_accuracy_mean"] = float(pd.to_numeric(cv.set_index("fold").loc["mean", "accuracy"]))
-    _write_json(run / "metrics.json", metrics)
+    write_json(run / "metrics.json", {**record, **metrics, "optimizers": grid.to_dict("records")})
     print(
         f"\nTest accuracy of the fitted {est.module!r}: {metrics['test_accuracy']:.4f} "
-        f"on {metrics['n_test']} held-out images."
+        f"on {len(data.y_test)} held-out images."
     )
     print(f"report: {report.write(run / 'report.html')}")
     return 0
@@ -332,22 +230,74 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_common(p: argparse.ArgumentParser, *, default_dataset: str = "digits") -> None:
-    p.add_argument("--dataset", choices=DATASETS, default=default_dataset)
-    p.add_argument("--model", default=None, help="a registered model (see list-models)")
-    p.add_argument("--epochs", type=int, default=None)
+# ----------------------------------------------------------------------------- parser
+def _add_data(p: argparse.ArgumentParser, *, n_train: bool = True) -> None:
+    p.add_argument(
+        "--dataset",
+        type=_dataset_arg,
+        default="digits",
+        metavar="NAME",
+        help=f"one of {', '.join(DATASET_NAMES)} ('-' or '_' alike, e.g. fashion-mnist); "
+        "digits is bundled, the others are read from the data home (default: digits)",
+    )
+    if n_train:
+        p.add_argument(
+            "--n-train",
+            type=int,
+            metavar="N",
+            help="a stratified, seeded subset of N training images",
+        )
+    p.add_argument(
+        "--n-test", type=int, metavar="N", help="a stratified, seeded subset of N test images"
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="download the data set with torchvision into the data home if no local copy is "
+        "found (the files' MD5 checksums are verified); not needed for digits",
+    )
+    p.add_argument(
+        "--data-home",
+        metavar="DIR",
+        help="folder searched first for the data and where --download saves it (default: "
+        "$CNN_ESTIMATORS_DATA, else ~/cnn_estimators_data)",
+    )
+    p.add_argument(
+        "--random-state",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seeds the subsets, the folds and the estimator's weights (default: 0)",
+    )
+
+
+def _add_estimator(p: argparse.ArgumentParser, *, lr: bool = True) -> None:
+    p.add_argument(
+        "--model", help="a registered network instead of the data set's (see list-models)"
+    )
+    p.add_argument("--epochs", type=int, metavar="N", help="max_epochs (default: the recipe's)")
+    if lr:
+        p.add_argument("--lr", type=float, help="learning rate (the peak of a one-cycle schedule)")
     p.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="an estimator parameter, e.g. --set lr=0.01 (repeatable)",
+        help="any estimator parameter, e.g. --set module__dropout=0.3 (repeatable)",
     )
-    p.add_argument("--n-train", type=int, default=None)
-    p.add_argument("--n-test", type=int, default=None)
-    p.add_argument("--n-jobs", type=int, default=None)
-    p.add_argument("--random-state", type=int, default=0)
-    p.add_argument("--out", default=None, help="run directory (default runs/<command>-...)")
+
+
+def _add_run(p: argparse.ArgumentParser, *, n_jobs: bool) -> None:
+    if n_jobs:
+        p.add_argument(
+            "--n-jobs",
+            type=int,
+            metavar="N",
+            help="fits run in parallel (-1: one per CPU core; default: one at a time)",
+        )
+    p.add_argument(
+        "--out", metavar="DIR", help="run directory (default: runs/<command>-<dataset>-<time>)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -360,37 +310,80 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("list-models", help="list the registered networks")
-    p.add_argument("--include", default=None, help="fnmatch filter, e.g. '*cnn'")
+    p.add_argument("--include", metavar="PATTERN", help="fnmatch filter on the names, e.g. '*cnn'")
     p.set_defaults(func=_list_models)
 
     p = sub.add_parser("summary", help="layer table of a registered network")
-    p.add_argument("model")
-    p.add_argument("--input-shape", nargs=3, type=int, metavar=("C", "H", "W"), default=(1, 28, 28))
+    p.add_argument("model", help="a registered network (see list-models)")
+    p.add_argument(
+        "--input-shape",
+        nargs=3,
+        type=int,
+        metavar=("C", "H", "W"),
+        default=(1, 28, 28),
+        help="channels, height and width of one image (default: 1 28 28)",
+    )
     p.set_defaults(func=_summary)
 
     p = sub.add_parser("fit", help="fit, evaluate on the test split, write a run directory")
-    _add_common(p)
+    _add_data(p)
+    _add_estimator(p)
+    _add_run(p, n_jobs=False)
     p.set_defaults(func=_fit)
 
     p = sub.add_parser("cv", help="stratified K-fold cross-validation")
-    _add_common(p)
-    p.add_argument("--folds", type=int, default=5)
+    _add_data(p)
+    _add_estimator(p)
+    p.add_argument("--folds", type=int, default=5, metavar="K", help="number of folds (default: 5)")
+    _add_run(p, n_jobs=True)
     p.set_defaults(func=_cv)
 
-    p = sub.add_parser("grid", help="compare optimizers with GridSearchCV")
-    _add_common(p)
-    p.add_argument("--folds", type=int, default=3)
-    p.add_argument("--optimizers", nargs="+", default=["sgd", "adam", "rmsprop"])
+    p = sub.add_parser(
+        "grid",
+        help="compare optimizers (each with its own learning rates) or, with --recipes, the "
+        "data set's training recipes, by cross-validation",
+    )
+    _add_data(p)
+    _add_estimator(p, lr=False)
+    p.add_argument(
+        "--lr",
+        type=float,
+        nargs="+",
+        metavar="LR",
+        help="learning rates tried with every optimizer (default: each optimizer's own: "
+        "sgd 0.01 and 0.1, adam, adamw and rmsprop 0.001)",
+    )
+    p.add_argument("--folds", type=int, default=3, metavar="K", help="number of folds (default: 3)")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument(
+        "--optimizers",
+        nargs="+",
+        default=["sgd", "adam", "rmsprop"],
+        metavar="NAME",
+        help="optimizers to compare: sgd, adam, adamw, rmsprop (default: sgd adam rmsprop)",
+    )
+    what.add_argument(
+        "--recipes",
+        nargs="*",
+        metavar="NAME",
+        help="compare whole training recipes instead: the data set's factory recipes "
+        "(fast and course for fashion_mnist, default for the others) and fast_cnn; "
+        "no name: all of them",
+    )
+    _add_run(p, n_jobs=True)
     p.set_defaults(func=_grid)
 
     p = sub.add_parser("evaluate", help="evaluate a fitted model (model.ckpt of a fit run)")
-    p.add_argument("model_file")
-    _add_common(p)
+    p.add_argument("model_file", help="the model.ckpt written by fit")
+    _add_data(p, n_train=False)
+    _add_run(p, n_jobs=False)
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("demo", help="5-fold CV, optimizer comparison and confusion matrix")
-    _add_common(p)
-    p.set_defaults(func=_demo)
+    _add_data(p)
+    _add_estimator(p)
+    _add_run(p, n_jobs=True)
+    p.set_defaults(func=_demo, optimizers=["sgd", "adam", "rmsprop"])
     return parser
 
 
@@ -399,7 +392,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with progress_output():
+            return args.func(args)
     except UsageError as exc:
         print(f"cnn-estimators: error: {exc}", file=sys.stderr)
         return 2

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import base64
 import html
+import inspect
 import io
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["Report"]
+__all__ = ["Report", "non_default_params"]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px;
@@ -31,6 +33,57 @@ img { max-width: 100%; border: 1px solid #eee; }
 pre { background: #f7f7f7; padding: .8em; overflow-x: auto; }
 .note { color: #555; font-size: .9em; }
 """
+
+
+def _same(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    if isinstance(value, bool) != isinstance(default, bool):
+        return False  # 1 == True, but they are different settings
+    number = (int, float, np.number)
+    if type(value) is not type(default) and not (
+        isinstance(value, number) and isinstance(default, number)
+    ):
+        return False
+    try:
+        return bool(np.all(value == default))
+    except Exception:  # objects that cannot be compared: only the same object is equal
+        return False
+
+
+def non_default_params(estimator: Any) -> dict[str, Any]:
+    """The parameters of ``estimator`` that differ from the defaults of its class.
+
+    Parameters
+    ----------
+    estimator : scikit-learn estimator
+        Any estimator with ``get_params``; routed parameters of a skorch net
+        (``module__*``, ``optimizer__*``, ``criterion__*``, ...) have no default and are
+        always included.
+
+    Returns
+    -------
+    dict
+        ``{name: value}`` in the order of ``get_params(deep=False)``; together with the
+        class, these parameters rebuild the estimator.
+
+    Examples
+    --------
+    >>> from cnn_estimators import CNNClassifier
+    >>> from cnn_estimators.report import non_default_params
+    >>> est = CNNClassifier("bn_cnn", lr=0.01, optimizer="sgd", optimizer__momentum=0.9)
+    >>> non_default_params(est)
+    {'module': 'bn_cnn', 'optimizer': 'sgd', 'lr': 0.01, 'optimizer__momentum': 0.9}
+    """
+    signature = inspect.signature(type(estimator).__init__).parameters
+    out = {}
+    for name, value in estimator.get_params(deep=False).items():
+        param = signature.get(name)
+        if param is None or param.default is inspect.Parameter.empty:
+            out[name] = value
+        elif not _same(value, param.default):
+            out[name] = value
+    return out
 
 
 def _figure_png(fig: Any) -> bytes:

@@ -6,9 +6,11 @@ Not an example itself (``tests/test_examples.py`` skips files starting with ``_`
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Sequence
 
 from cnn_estimators import ImageData
+from cnn_estimators.datasets import dataset_name
 
 
 def load_or_fallback(
@@ -37,3 +39,21 @@ def load_or_fallback(
         return data
     print(f"note: using {fallback[0]}")
     return fallback[1]()
+
+
+def dataset_arg(*allowed: str) -> Callable[[str], str]:
+    """An argparse ``type`` for ``--dataset``: any spelling of the data set names
+    (``fashion-mnist``, ``Fashion_MNIST``), returned as the one of ``ImageData.name``."""
+
+    def parse(value: str) -> str:
+        try:
+            name = dataset_name(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if name not in allowed:
+            raise argparse.ArgumentTypeError(
+                f"this example runs on {' or '.join(allowed)}; got {value!r}"
+            )
+        return name
+
+    return parse

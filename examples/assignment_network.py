@@ -41,6 +41,7 @@ import pandas as pd
 import torch
 from _loading import load_or_fallback  # shared: real data if present, else a stand-in
 from _synthetic import synthetic_shapes  # shared offline stand-in for CIFAR-10
+from matplotlib.ticker import MaxNLocator
 
 from cnn_estimators import ImageData, load_cifar10, make_cifar_cnn
 from cnn_estimators.transforms import augmentation
@@ -50,10 +51,14 @@ def load_data(args) -> ImageData:
     return load_or_fallback(
         args,
         [("CIFAR-10", load_cifar10)],
-        quick=("200 synthetic coloured shapes (16x16 RGB), not CIFAR-10",
-               lambda: synthetic_shapes(200, 100, size=16)),
-        fallback=("synthetic coloured shapes",
-                  lambda: synthetic_shapes(args.n_train or 20000, args.n_test or 2000)),
+        quick=(
+            "200 synthetic coloured shapes (16x16 RGB), not CIFAR-10",
+            lambda: synthetic_shapes(200, 100, size=16),
+        ),
+        fallback=(
+            "synthetic coloured shapes",
+            lambda: synthetic_shapes(args.n_train or 20000, args.n_test or 2000),
+        ),
     )
 
 
@@ -151,6 +156,7 @@ def main(argv=None):
     for name, scores in curves.items():
         ax1.plot(range(1, len(scores) + 1), scores, marker="o", label=name)
     ax1.set_xlabel("epoch")
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs
     ax1.set_ylabel("validation accuracy")
     ax1.set_title("Validation accuracy per epoch")
     ax1.legend(fontsize=8)

@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from _loading import load_or_fallback  # shared: real data if present, else a stand-in
+from _loading import dataset_arg, load_or_fallback  # shared: real data, else a stand-in
 from sklearn.metrics import log_loss
 
 from cnn_estimators import (
@@ -83,7 +83,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run for the tests")
     parser.add_argument("--out", default=".", help="folder for the figures (default: cwd)")
-    parser.add_argument("--dataset", choices=["fashion_mnist", "mnist"], default="fashion_mnist")
+    parser.add_argument(
+        "--dataset",
+        type=dataset_arg("fashion_mnist", "mnist"),
+        default="fashion_mnist",
+        help="fashion_mnist (default) or mnist; '-' or '_' alike (fashion-mnist)",
+    )
     parser.add_argument("--n-train", type=int, default=20000, help="training images (full run)")
     parser.add_argument("--n-test", type=int, default=None, help="test images (default: all)")
     parser.add_argument("--epochs", type=int, default=5)

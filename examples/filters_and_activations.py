@@ -60,10 +60,14 @@ def load_data(args) -> ImageData:
     return load_or_fallback(
         args,
         [("CIFAR-10", load_cifar10)],
-        quick=("200 synthetic coloured shapes (32x32 RGB), not CIFAR-10",
-               lambda: synthetic_shapes(200, 100)),
-        fallback=("synthetic coloured shapes",
-                  lambda: synthetic_shapes(args.n_train or 20000, args.n_test or 2000)),
+        quick=(
+            "200 synthetic coloured shapes (32x32 RGB), not CIFAR-10",
+            lambda: synthetic_shapes(200, 100),
+        ),
+        fallback=(
+            "synthetic coloured shapes",
+            lambda: synthetic_shapes(args.n_train or 20000, args.n_test or 2000),
+        ),
     )
 
 

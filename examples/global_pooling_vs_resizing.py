@@ -38,6 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from _loading import dataset_arg  # shared: any spelling of the data set names
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import Pipeline
 
@@ -80,7 +81,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run for the tests")
     parser.add_argument("--out", default=".", help="folder for the figures (default: cwd)")
-    parser.add_argument("--dataset", choices=["digits", "mnist", "fashion_mnist"], default="digits")
+    parser.add_argument(
+        "--dataset",
+        type=dataset_arg("digits", "mnist", "fashion_mnist"),
+        default="digits",
+        help="digits (default), mnist or fashion_mnist; '-' or '_' alike (fashion-mnist)",
+    )
     parser.add_argument("--n", type=int, default=3000, help="images of (Fashion-)MNIST to use")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--cv", type=int, default=5)

@@ -54,8 +54,10 @@ def load_data(args) -> ImageData:
     return load_or_fallback(
         args,
         [("Fashion-MNIST", load_fashion_mnist)],
-        quick=("400 of scikit-learn's 8x8 digits",
-               lambda: load_digits_images(n_train=400, n_test=200, random_state=0)),
+        quick=(
+            "400 of scikit-learn's 8x8 digits",
+            lambda: load_digits_images(n_train=400, n_test=200, random_state=0),
+        ),
         fallback=("scikit-learn's digits", lambda: load_digits_images(random_state=0)),
     )
 
@@ -120,7 +122,7 @@ def main(argv=None):
     fig.savefig(out / "kfold_misclassified.png", dpi=100)
     plt.close(fig)
 
-    worst = top_losses(est, data.X_test, data.y_test, k=n_show // 2)
+    worst = top_losses(est, data.X_test, data.y_test, k=n_show // 2, class_names=names)
     print("\nHighest-loss test images")
     with pd.option_context("display.width", 160):
         print(worst.round(4).to_string(index=False))

@@ -35,6 +35,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 from _loading import load_or_fallback  # shared: real data if present, else a stand-in
+from matplotlib.ticker import MaxNLocator
 from sklearn.base import clone
 
 from cnn_estimators import (
@@ -54,8 +55,10 @@ def load_data(args) -> ImageData:
     return load_or_fallback(
         args,
         [("Fashion-MNIST", load_fashion_mnist)],
-        quick=("400 of scikit-learn's 8x8 digits",
-               lambda: load_digits_images(n_train=400, n_test=200, random_state=0)),
+        quick=(
+            "400 of scikit-learn's 8x8 digits",
+            lambda: load_digits_images(n_train=400, n_test=200, random_state=0),
+        ),
         fallback=("scikit-learn's digits", lambda: load_digits_images(random_state=0)),
     )
 
@@ -127,6 +130,7 @@ def main(argv=None):
             }
         )
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs
     ax.set_ylabel("training loss")
     ax.set_title("Training loss of the best configuration of each optimizer")
     ax.legend()

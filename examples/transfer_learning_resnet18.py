@@ -69,8 +69,10 @@ def load_data(args) -> ImageData:
         args,
         [("CIFAR-10", load_cifar10), ("Fashion-MNIST", load_fashion_mnist)],
         quick=("160 synthetic coloured shapes (32x32 RGB)", lambda: synthetic_shapes(160, 100)),
-        fallback=("synthetic coloured shapes (32x32 RGB)",
-                  lambda: synthetic_shapes(args.n_train or 5000, args.n_test or 2000)),
+        fallback=(
+            "synthetic coloured shapes (32x32 RGB)",
+            lambda: synthetic_shapes(args.n_train or 5000, args.n_test or 2000),
+        ),
     )
 
 

@@ -63,8 +63,10 @@ def load_data(args) -> ImageData:
     return load_or_fallback(
         args,
         [("Fashion-MNIST", load_fashion_mnist)],
-        quick=("300 of scikit-learn's 8x8 digits",
-               lambda: load_digits_images(n_train=300, n_test=150, random_state=0)),
+        quick=(
+            "300 of scikit-learn's 8x8 digits",
+            lambda: load_digits_images(n_train=300, n_test=150, random_state=0),
+        ),
         fallback=("scikit-learn's digits", lambda: load_digits_images(random_state=0)),
     )
 

@@ -39,3 +39,18 @@ def test_quickstart_writes_its_figure(tmp_path):
         timeout=600,
     )
     assert (tmp_path / "cm.png").stat().st_size > 1000
+
+
+def test_examples_accept_every_spelling_of_a_data_set_name(monkeypatch):
+    import argparse
+
+    monkeypatch.syspath_prepend(str(ROOT / "examples"))
+    from _loading import dataset_arg
+
+    parse = dataset_arg("fashion_mnist", "mnist")
+    assert parse("fashion-mnist") == parse("Fashion_MNIST") == "fashion_mnist"
+    assert parse("MNIST") == "mnist"
+    with pytest.raises(argparse.ArgumentTypeError, match="runs on fashion_mnist or mnist"):
+        parse("digits")
+    with pytest.raises(argparse.ArgumentTypeError, match="Did you mean 'cifar10'"):
+        parse("cifar-100")

@@ -98,3 +98,33 @@ def test_report_renders_in_headless_chromium(tmp_path):
     )
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert pixels.std() > 5  # not a blank page
+
+
+def test_non_default_params():
+    from sklearn.linear_model import LogisticRegression
+
+    from cnn_estimators import CNNClassifier, make_fashion_mnist_cnn
+    from cnn_estimators.report import non_default_params
+
+    assert non_default_params(CNNClassifier()) == {}
+    assert non_default_params(LogisticRegression(C=2.0, fit_intercept=True)) == {"C": 2.0}
+    # 1 == True and 0.0 == False, but they are different settings; 1 == 1.0 is the same.
+    assert non_default_params(LogisticRegression(fit_intercept=1, C=1)) == {"fit_intercept": 1}
+    params = non_default_params(make_fashion_mnist_cnn(max_epochs=2))
+    assert params["module"] == "fast_cnn_v2" and params["lr"] == 0.6
+    assert params["max_epochs"] == 2 and params["optimizer__nesterov"] is True
+    assert params["lr_schedule"] == "onecycle" and "device" not in params
+    assert set(params) == {
+        "module",
+        "optimizer",
+        "lr",
+        "max_epochs",
+        "batch_size",
+        "optimizer__momentum",
+        "optimizer__nesterov",
+        "optimizer__weight_decay",
+        "criterion__label_smoothing",
+        "lr_schedule",
+        "eval_transform",
+        "precision",
+    }

@@ -18,14 +18,17 @@ from ._loaders import (
     load_fashion_mnist,
     load_mnist,
 )
+from ._names import DATASET_NAMES, dataset_name
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "DATASET_NAMES",
     "DATA_HOME_ENV",
     "DEBIAN_FASHION_MNIST_DIRS",
     "FASHION_MNIST_CLASSES",
     "MNIST_CLASSES",
     "ImageData",
+    "dataset_name",
     "get_data_home",
     "load_cifar10",
     "load_digits_images",
