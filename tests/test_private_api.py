@@ -67,6 +67,7 @@ SKORCH = [
     ("skorch.net:NeuralNet", "_initialize_module", "reason="),
     ("skorch.net:NeuralNet", "_initialize_optimizer", "reason="),
     ("skorch.net:NeuralNet", "_set_training", "training="),
+    ("skorch.net:NeuralNet", "_step_optimizer", "step_fn"),
     ("skorch.net:NeuralNet", "_get_predict_nonlinearity", ""),
     ("skorch.net:NeuralNet", "_get_param_names", ""),
     ("skorch.net:NeuralNet", "_validate_params", ""),
@@ -415,20 +416,34 @@ def _owner_path(cls: type) -> str:
     return f"{module}:{cls.__qualname__}"
 
 
+def _is_ours(cls: type) -> bool:
+    return cls.__module__.startswith("cnn_estimators")
+
+
 def _overrides() -> list[tuple[type, str, str]]:
-    """(package class, member, dependency owner) for each private member overridden."""
-    found = []
+    """(package class, member, dependency owner) for each private member overridden.
+
+    A mixin of the package overrides what follows it in the MRO of a class that uses it.
+    """
+    found = {}
     for cls in _package_classes():
-        bases = [b for b in cls.__mro__[1:] if not b.__module__.startswith("cnn_estimators")]
-        for name in vars(cls):
-            if not name.startswith("_") or name.startswith("__"):
+        mro = cls.__mro__
+        for position, ours in enumerate(mro):
+            if not _is_ours(ours):
                 continue
-            if name in SET_BY_THE_DEPENDENCY:
-                continue
-            for base in bases:
-                if name in vars(base):
-                    found.append((cls, name, _owner_path(base)))
-    return found
+            for name in vars(ours):
+                if not name.startswith("_") or name.startswith("__"):
+                    continue
+                if name in SET_BY_THE_DEPENDENCY:
+                    continue
+                for base in mro[position + 1 :]:
+                    if not _is_ours(base) and name in vars(base):
+                        found[(ours.__module__, ours.__qualname__, name, _owner_path(base))] = (
+                            ours,
+                            name,
+                            _owner_path(base),
+                        )
+    return [found[key] for key in sorted(found)]
 
 
 CONTRACT_BY_MEMBER = {(owner.removesuffix("()"), name): c for owner, name, c in CONTRACT}
