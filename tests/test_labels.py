@@ -57,6 +57,7 @@ def test_fit_classes_keeps_the_given_order(classes):
 def test_fit_classes_without_classes_sorts():
     got, y_enc = fit_classes(np.array(["b", "a", "b"]), None, owner="E")
     assert got.tolist() == ["a", "b"] and y_enc.tolist() == [1, 0, 1]
+    assert y_enc.dtype == np.int64 and y_enc.shape == (3,)
 
 
 def test_unseen_labels_are_named():
@@ -100,8 +101,8 @@ def test_fit_classes_errors_name_the_problem():
         fit_classes(np.array(["a"]), ["a", "b", "a"], owner="E")
     with pytest.raises(
         ValueError,
-        match=r"y contains labels \['c'\] that are not in the "
-        r"'classes' parameter \['b', 'a'\]\.",
+        match=r"^y contains labels \['c'\] that are not in the "
+        r"'classes' parameter \['b', 'a'\]\.$",
     ):
         fit_classes(np.array(["a", "c"]), ["b", "a"], owner="E")
 
@@ -138,7 +139,7 @@ def test_class_weight_times_sample_weight():
             r"The 'class_weight' dict has labels \['z'\] that are not among the "
             r"classes \['a', 'b'\]\.",
         ),
-        ({"a": -1.0}, r"The 'class_weight' values must be finite and non-negative\."),
+        ({"a": -1.0}, r"^The 'class_weight' values must be finite and non-negative\.$"),
         ({"a": np.inf}, r"The 'class_weight' values must be finite and non-negative\."),
         ({"a": np.nan}, r"The 'class_weight' values must be finite and non-negative\."),
     ],
@@ -157,7 +158,11 @@ def test_zero_class_weights_are_allowed():
 def test_weights_must_leave_two_classes():
     check_weighted_classes(None, np.array([0, 1]))
     check_weighted_classes(np.array([1.0, 0.5]), np.array([0, 1]))
-    with pytest.raises(ValueError, match=r"Only one class has images with a non-zero weight"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Only one class has images with a non-zero weight \(sample_weight x "
+        r"class_weight\); the classifier needs at least 2 classes to learn from\.$",
+    ):
         check_weighted_classes(np.array([1.0, 1.0, 0.0]), np.array([0, 0, 1]))
 
 
