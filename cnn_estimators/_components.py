@@ -6,7 +6,6 @@ Part of :class:`~cnn_estimators.CNNClassifier`, which inherits :class:`Component
 from __future__ import annotations
 
 import contextlib
-import difflib
 import inspect
 import os
 import sys
@@ -19,7 +18,7 @@ from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, Print
 from ._device import (
     device_memory_bytes,
 )
-from ._params import _FUSED_OPTIMIZERS, OPTIMIZERS
+from ._params import _FUSED_OPTIMIZERS, resolve_optimizer
 from ._validation import (
     is_int,
 )
@@ -142,19 +141,7 @@ class ComponentsMixin:
         return self
 
     def _optimizer_class(self) -> Any:
-        opt = self.optimizer
-        if isinstance(opt, str):
-            key = opt.lower()
-            if key not in OPTIMIZERS:
-                close = difflib.get_close_matches(key, OPTIMIZERS, n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
-                raise ValueError(
-                    f"The 'optimizer' parameter of {type(self).__name__} must be one of "
-                    f"{', '.join(map(repr, OPTIMIZERS))} or a torch.optim.Optimizer class. "
-                    f"Got {opt!r} instead.{hint}"
-                )
-            return OPTIMIZERS[key]
-        return opt
+        return resolve_optimizer(self.optimizer, type(self).__name__)
 
     def _fuse_optimizer(self, kwargs: dict) -> bool:
         """Whether to ask for the fused implementation of an optimizer given by name."""

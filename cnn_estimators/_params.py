@@ -18,6 +18,7 @@ Part of :class:`~cnn_estimators.CNNClassifier`, which inherits :class:`ParamsMix
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Callable, Mapping
 from numbers import Integral, Real
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.utils._param_validation import (
+    Hidden,
     Interval,
     InvalidParameterError,
     Options,
@@ -51,6 +53,35 @@ OPTIMIZERS = MappingProxyType(
         "rmsprop": torch.optim.RMSprop,
     }
 )
+
+
+def resolve_optimizer(optimizer: Any, owner: str) -> type:
+    """The optimizer class of a name (case-insensitive) or a class given as is.
+
+    The one place that turns the ``optimizer`` parameter into a class, for the estimator
+    and the experiments alike; an unknown name is a ValueError suggesting the closest one.
+
+    Examples
+    --------
+    >>> resolve_optimizer("Adam", "Est").__name__
+    'Adam'
+    >>> resolve_optimizer("adamm", "Est")
+    Traceback (most recent call last):
+    ...
+    ValueError: The 'optimizer' parameter of Est must be one of 'sgd', 'adam', 'adamw', 'rmsprop' or a torch.optim.Optimizer class. Got 'adamm' instead. Did you mean 'adam'?
+    """  # noqa: E501
+    if isinstance(optimizer, str):
+        key = optimizer.lower()
+        if key not in OPTIMIZERS:
+            close = difflib.get_close_matches(key, list(OPTIMIZERS), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"The 'optimizer' parameter of {owner} must be one of "
+                f"{', '.join(map(repr, OPTIMIZERS))} or a torch.optim.Optimizer class. "
+                f"Got {optimizer!r} instead.{hint}"
+            )
+        return OPTIMIZERS[key]
+    return optimizer
 
 
 #: Optimizers whose fused implementation runs on the CPU and CUDA (used when named).
@@ -185,7 +216,7 @@ class ParamsMixin:
                 "arguments as criterion__<name>",
                 callable,  # instances: refused later, with a message of their own
             ),
-            None,  # after trim_for_prediction, refused by fit with a message of its own
+            Hidden(None),  # after trim_for_prediction; fit refuses it with its own message
         ],
         "optimizer": [
             _Rule("one of " + ", ".join(map(repr, OPTIMIZERS)), _is_str),

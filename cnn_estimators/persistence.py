@@ -514,6 +514,11 @@ def _load(state: dict, path: Any, device: str | None, limit: int) -> Any:
             est.module_.to(est.device or "cpu")
     except (CheckpointError, Invalid):
         raise
+    except RuntimeError as exc:  # load_state_dict: missing keys, other shapes
+        raise CheckpointError(
+            f"{path} holds weights for another architecture than its parameters build "
+            f"({est._module_name()}): {str(exc).splitlines()[0]}"
+        ) from exc
     except Exception as exc:
         raise Invalid("parameters", f"do not build its network: {str(exc)[:300]}") from None
     if state["optimizer"] is not None:  # so that training can continue

@@ -6,6 +6,9 @@ import hashlib
 import os
 import re
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -146,9 +149,52 @@ def test_directory_fsync_errors_are_ignored(tmp_path, monkeypatch):
     assert closed  # the directory descriptor is closed even then
 
 
-def test_temporaries_of_the_host_are_named_for_cleanup(tmp_path):
-    assert "." not in _io._host() and _io._host()
-    assert _io._host() == (socket.gethostname().replace(".", "_") or "localhost")
+@pytest.mark.parametrize(
+    ("hostname", "expected"),
+    [("node1.cluster.local", "node1_cluster_local"), ("gpu-7", "gpu-7"), ("", "localhost")],
+)
+def test_host_names_without_dots_name_the_temporaries(monkeypatch, hostname, expected):
+    monkeypatch.setattr(socket, "gethostname", lambda: hostname)
+    assert _io._host() == expected
+
+
+def test_a_failed_save_raises_its_own_error_when_the_temporary_is_gone(tmp_path, monkeypatch):
+    def vanish_then_fail(src, dst):
+        os.unlink(src)  # e.g. removed by hand while the save ran
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "replace", vanish_then_fail)
+    with pytest.raises(OSError, match="Input/output error"):
+        save_checkpoint({"epoch": 2}, tmp_path / "a.ckpt")
+
+
+def test_cleanup_goes_on_past_files_it_keeps(tmp_path, monkeypatch):
+    """Every temporary is considered, whatever the order of the directory listing."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host, pid = _io._host(), dead.pid
+    names = [
+        ".notes.txt.tmp",  # not named by save_checkpoint
+        f".{host}.{pid}.tmp",  # three parts: not named by save_checkpoint either
+        f".a.ckpt.other-host.{pid}.x4.tmp",  # another machine's
+        f".a.ckpt.{host}.{os.getpid()}.x5.tmp",  # this process's
+        f".a.ckpt.{host}.{pid}.gone.tmp",  # removed by someone else meanwhile
+        f".a.ckpt.{host}.{pid}.x6.tmp",  # stale
+    ]
+    for name in names:
+        (tmp_path / name).write_bytes(b"partial")
+    monkeypatch.setattr(Path, "glob", lambda self, pattern: [self / n for n in names])
+    unlink = Path.unlink
+
+    def racing_unlink(self, missing_ok=False):
+        if ".gone." in self.name:
+            unlink(self)
+            raise FileNotFoundError(self)
+        return unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", racing_unlink)
+    assert _io.remove_stale_temporaries(tmp_path) == [tmp_path / names[-1]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[:4])
 
 
 @pytest.mark.parametrize(
@@ -182,3 +228,37 @@ def test_limits_are_exact(tmp_path):
     assert load_checkpoint(path, max_bytes=size)["w"].shape == (10,)
     with pytest.raises(CheckpointError, match=rf"has {size} bytes, more than the {size - 1}"):
         load_checkpoint(path, max_bytes=size - 1)
+
+
+def test_temporaries_of_dead_writers_are_removed(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its pid names no process now
+    stale = tmp_path / f".a.ckpt.{_io._host()}.{dead.pid}.x1.tmp"
+    stale.write_bytes(b"partial")
+    assert _io.remove_stale_temporaries(tmp_path) == [stale]
+    assert not stale.exists()
+
+
+def test_temporaries_of_live_writers_are_kept_and_not_signalled(tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = tmp_path / f".a.ckpt.{_io._host()}.{child.pid}.x2.tmp"
+        live.write_bytes(b"partial")
+        assert _io.remove_stale_temporaries(tmp_path) == []
+        assert live.exists()
+        time.sleep(0.2)
+        assert child.poll() is None  # still running: only signal 0 was sent to it
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_temporaries_of_other_users_processes_are_kept(tmp_path, monkeypatch):
+    def not_yours(pid, signal):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "kill", not_yours)
+    other = tmp_path / f".a.ckpt.{_io._host()}.{os.getpid() + 1}.x3.tmp"
+    other.write_bytes(b"partial")
+    assert _io.remove_stale_temporaries(tmp_path) == []
+    assert other.exists()

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnn_estimators import CNNClassifier, predefined_split
-from cnn_estimators._labels import encode, fit_classes, sample_weights
+from cnn_estimators._labels import check_weighted_classes, encode, fit_classes, sample_weights
 
 LABEL_SETS = {
     "unsorted-strings": np.array(["b", "a", "c"]),
@@ -57,6 +57,7 @@ def test_fit_classes_keeps_the_given_order(classes):
 def test_fit_classes_without_classes_sorts():
     got, y_enc = fit_classes(np.array(["b", "a", "b"]), None, owner="E")
     assert got.tolist() == ["a", "b"] and y_enc.tolist() == [1, 0, 1]
+    assert y_enc.dtype == np.int64 and y_enc.shape == (3,)
 
 
 def test_unseen_labels_are_named():
@@ -71,6 +72,98 @@ def test_class_weight_follows_the_given_class_order():
     _, y_enc = fit_classes(np.array(["a", "b", "a"]), classes, owner="E")
     w = sample_weights(None, {"a": 5.0}, y_enc, classes, owner="E")
     assert w.tolist() == [5.0, 1.0, 5.0]
+
+
+def test_fit_classes_errors_name_the_problem():
+    with pytest.raises(
+        ValueError,
+        match=r"E needs samples of at least 2 classes in the data, "
+        r"but the data contain only one class: 'a'\.",
+    ):
+        fit_classes(np.array(["a", "a"]), None, owner="E")
+    with pytest.raises(
+        ValueError,
+        match=r"The 'classes' parameter of E must list at least 2 "
+        r"labels in a 1-d array-like; got \['a'\] instead\.",
+    ):
+        fit_classes(np.array(["a"]), ["a"], owner="E")
+    with pytest.raises(
+        ValueError,
+        match=r"The 'classes' parameter of E must list at least 2 "
+        r"labels in a 1-d array-like; got \[\['a', 'b'\]\] instead\.",
+    ):
+        fit_classes(np.array(["a"]), [["a", "b"]], owner="E")
+    with pytest.raises(
+        ValueError,
+        match=r"The 'classes' parameter has duplicates: "
+        r"\['a', 'b', 'a'\]\.",
+    ):
+        fit_classes(np.array(["a"]), ["a", "b", "a"], owner="E")
+    with pytest.raises(
+        ValueError,
+        match=r"^y contains labels \['c'\] that are not in the "
+        r"'classes' parameter \['b', 'a'\]\.$",
+    ):
+        fit_classes(np.array(["a", "c"]), ["b", "a"], owner="E")
+
+
+def test_sample_weights_without_weights_is_none():
+    assert sample_weights(None, None, np.array([0, 1]), np.array([0, 1]), owner="E") is None
+
+
+def test_sample_weight_alone_is_checked_and_returned():
+    w = sample_weights([1, 2, 3], None, np.array([0, 1, 1]), np.array([0, 1]), owner="E")
+    np.testing.assert_array_equal(w, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="sample_weight"):
+        sample_weights([1, 2], None, np.array([0, 1, 1]), np.array([0, 1]), owner="E")
+
+
+def test_balanced_class_weight_is_scikit_learns_for_the_present_classes():
+    y_enc = np.array([0, 0, 0, 1])  # class 2 ("c") absent: weight 1, never used
+    w = sample_weights(None, "balanced", y_enc, np.array(["a", "b", "c"]), owner="E")
+    np.testing.assert_allclose(w, [4 / 6, 4 / 6, 4 / 6, 2.0])
+    assert w.dtype == np.float32
+
+
+def test_class_weight_times_sample_weight():
+    w = sample_weights([1.0, 0.5], {"b": 4.0}, np.array([0, 1]), np.array(["a", "b"]), owner="E")
+    np.testing.assert_allclose(w, [1.0, 2.0])
+    assert w.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("class_weight", "match"),
+    [
+        (
+            {"z": 1.0},
+            r"The 'class_weight' dict has labels \['z'\] that are not among the "
+            r"classes \['a', 'b'\]\.",
+        ),
+        ({"a": -1.0}, r"^The 'class_weight' values must be finite and non-negative\.$"),
+        ({"a": np.inf}, r"The 'class_weight' values must be finite and non-negative\."),
+        ({"a": np.nan}, r"The 'class_weight' values must be finite and non-negative\."),
+    ],
+    ids=["unknown", "negative", "inf", "nan"],
+)
+def test_invalid_class_weight(class_weight, match):
+    with pytest.raises(ValueError, match=match):
+        sample_weights(None, class_weight, np.array([0, 1]), np.array(["a", "b"]), owner="E")
+
+
+def test_zero_class_weights_are_allowed():
+    w = sample_weights(None, {"a": 0.0}, np.array([0, 1]), np.array(["a", "b"]), owner="E")
+    np.testing.assert_array_equal(w, [0.0, 1.0])
+
+
+def test_weights_must_leave_two_classes():
+    check_weighted_classes(None, np.array([0, 1]))
+    check_weighted_classes(np.array([1.0, 0.5]), np.array([0, 1]))
+    with pytest.raises(
+        ValueError,
+        match=r"^Only one class has images with a non-zero weight \(sample_weight x "
+        r"class_weight\); the classifier needs at least 2 classes to learn from\.$",
+    ):
+        check_weighted_classes(np.array([1.0, 1.0, 0.0]), np.array([0, 0, 1]))
 
 
 # ---------------------------------------------------------------- every path of the estimator

@@ -13,9 +13,12 @@ parameter with a default; ``*`` starts the keyword-only ones). A member matches 
 has these parameters in this order and of this kind, and every other parameter it has
 is optional, so a release that adds an optional parameter still passes.
 
-The sklearn parameter-validation group is not used yet: the package will validate its
-parameters with it (``_param_validation`` and ``_fit_context``), so it is held to the
-same contract now.
+The scikit-learn parameter-validation group: ``cnn_estimators/_params.py`` declares the
+parameters in the vocabulary of ``sklearn.utils._param_validation`` and checks them with
+its ``validate_parameter_constraints``; ``tests/test_common.py`` runs
+``check_param_validation``, which scikit-learn does not list among its public checks. The
+behaviour the package relies on (the wording of the messages, ``make_constraint`` handing
+the package's own constraint kinds back) is tested at the end of this module.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import re
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +67,7 @@ SKORCH = [
     ("skorch.net:NeuralNet", "_initialize_module", "reason="),
     ("skorch.net:NeuralNet", "_initialize_optimizer", "reason="),
     ("skorch.net:NeuralNet", "_set_training", "training="),
+    ("skorch.net:NeuralNet", "_step_optimizer", "step_fn"),
     ("skorch.net:NeuralNet", "_get_predict_nonlinearity", ""),
     ("skorch.net:NeuralNet", "_get_param_names", ""),
     ("skorch.net:NeuralNet", "_validate_params", ""),
@@ -87,7 +93,8 @@ SKLEARN = [
     ("sklearn.base:BaseEstimator", "_validate_params", ""),
 ]
 
-# Not used yet; the package's parameter validation will be built on them.
+# _fit_context is not used (it would call skorch's _validate_params, see _params.py); it is
+# listed as the obvious candidate, so that its contract is known.
 SKLEARN_PARAM_VALIDATION = [
     ("sklearn.base", "_fit_context", "*, prefer_skip_nested_validation"),
     (
@@ -107,6 +114,8 @@ SKLEARN_PARAM_VALIDATION = [
     ("sklearn.utils._param_validation", "HasMethods", "methods"),
     ("sklearn.utils._param_validation", "Hidden", "constraint"),
     ("sklearn.utils._param_validation", "InvalidParameterError", base_of()),
+    ("sklearn.utils._param_validation", "generate_invalid_param_val", "constraint"),
+    ("sklearn.utils.estimator_checks", "check_param_validation", "name, estimator_orig"),
 ]
 
 TORCH = [
@@ -407,20 +416,34 @@ def _owner_path(cls: type) -> str:
     return f"{module}:{cls.__qualname__}"
 
 
+def _is_ours(cls: type) -> bool:
+    return cls.__module__.startswith("cnn_estimators")
+
+
 def _overrides() -> list[tuple[type, str, str]]:
-    """(package class, member, dependency owner) for each private member overridden."""
-    found = []
+    """(package class, member, dependency owner) for each private member overridden.
+
+    A mixin of the package overrides what follows it in the MRO of a class that uses it.
+    """
+    found = {}
     for cls in _package_classes():
-        bases = [b for b in cls.__mro__[1:] if not b.__module__.startswith("cnn_estimators")]
-        for name in vars(cls):
-            if not name.startswith("_") or name.startswith("__"):
+        mro = cls.__mro__
+        for position, ours in enumerate(mro):
+            if not _is_ours(ours):
                 continue
-            if name in SET_BY_THE_DEPENDENCY:
-                continue
-            for base in bases:
-                if name in vars(base):
-                    found.append((cls, name, _owner_path(base)))
-    return found
+            for name in vars(ours):
+                if not name.startswith("_") or name.startswith("__"):
+                    continue
+                if name in SET_BY_THE_DEPENDENCY:
+                    continue
+                for base in mro[position + 1 :]:
+                    if not _is_ours(base) and name in vars(base):
+                        found[(ours.__module__, ours.__qualname__, name, _owner_path(base))] = (
+                            ours,
+                            name,
+                            _owner_path(base),
+                        )
+    return [found[key] for key in sorted(found)]
 
 
 CONTRACT_BY_MEMBER = {(owner.removesuffix("()"), name): c for owner, name, c in CONTRACT}
@@ -462,3 +485,94 @@ def test_override_is_listed_and_compatible(cls, name, owner):
             f"{cls.__qualname__}.{name}{_signature(cls, name)} cannot take the calls "
             f"{owner}.{name} receives ({contract}): {problem}"
         )
+
+
+# ------------------------------------------------------------------ parameter validation
+# What the package relies on in scikit-learn's parameter validation, beyond signatures.
+
+
+def test_invalid_parameter_error_is_a_value_and_a_type_error():
+    """``tests/test_errors.py`` expects ValueError or TypeError, per case."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    assert issubclass(InvalidParameterError, ValueError)
+    assert issubclass(InvalidParameterError, TypeError)
+
+
+def test_message_wording():
+    """The package's messages ("must be A, B or C. Got v instead.") are this wording."""
+    from sklearn.utils._param_validation import (
+        InvalidParameterError,
+        StrOptions,
+        validate_parameter_constraints,
+    )
+
+    constraints = {"x": [None, StrOptions({"a"}), callable]}
+    with pytest.raises(InvalidParameterError) as info:
+        validate_parameter_constraints(constraints, {"x": 3}, caller_name="Est")
+    assert str(info.value) == (
+        "The 'x' parameter of Est must be None, a str among {'a'} or a callable. Got 3 instead."
+    )
+    # routed parameters (module__*) have no entry: skipped, not an error
+    validate_parameter_constraints(constraints, {"x": None, "module__y": 3}, caller_name="Est")
+
+
+def test_constraint_subclasses_pass_through_make_constraint():
+    """The package's own kinds subclass Interval, Options and StrOptions: make_constraint
+    must hand them back unchanged (it refuses other ``_Constraint`` subclasses), and use
+    their ``is_satisfied_by`` and ``__str__``."""
+    from sklearn.utils._param_validation import (
+        Interval,
+        InvalidParameterError,
+        Options,
+        StrOptions,
+        make_constraint,
+        validate_parameter_constraints,
+    )
+
+    class Odd(Options):
+        def __init__(self):
+            super().__init__(object, set())
+
+        def is_satisfied_by(self, val):
+            return isinstance(val, int) and val % 2 == 1
+
+        def __str__(self):
+            return "an odd int"
+
+    kinds = [Odd(), StrOptions({"a"}), Interval(Integral, 1, None, closed="left")]
+    for kind in kinds:
+        assert make_constraint(kind) is kind
+    validate_parameter_constraints({"x": [Odd()]}, {"x": 3}, caller_name="Est")
+    with pytest.raises(InvalidParameterError, match=re.escape("must be an odd int. Got 4")):
+        validate_parameter_constraints({"x": [Odd()]}, {"x": 4}, caller_name="Est")
+
+
+def test_interval_keeps_the_attributes_its_wording_reads():
+    """``_params._Range`` words an Interval from its type, left, right and closed."""
+    from sklearn.utils._param_validation import Interval
+
+    interval = Interval(Integral, 1, None, closed="left")
+    assert (interval.type, interval.left, interval.right, interval.closed) == (
+        Integral,
+        1,
+        None,
+        "left",
+    )
+    assert interval.is_satisfied_by(True)  # why _Range refuses bools itself
+
+
+def test_check_param_validation_tries_only_a_wrong_type_on_plain_options():
+    """``check_param_validation`` makes up a wrong value of the right type for StrOptions
+    and Interval, and none for a plain Options (the package's ``_Rule``)."""
+    from sklearn.utils._param_validation import (
+        Interval,
+        Options,
+        StrOptions,
+        generate_invalid_param_val,
+    )
+
+    assert generate_invalid_param_val(StrOptions({"a"})) not in {"a"}
+    assert generate_invalid_param_val(Interval(Integral, 1, None, closed="left")) == 0
+    with pytest.raises(NotImplementedError):
+        generate_invalid_param_val(Options(object, set()))

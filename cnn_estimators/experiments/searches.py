@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import numbers
 from collections.abc import Callable, Mapping, Sequence
@@ -14,6 +13,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import GridSearchCV
 
+from .._params import resolve_optimizer
 from ..estimator import OPTIMIZERS, CNNClassifier
 from ..report import non_default_params
 from ._common import _format_value, _stratified_cv
@@ -33,29 +33,19 @@ _DEFAULT_EXTRAS: Mapping[str, Mapping[str, list]] = {"sgd": {"optimizer__momentu
 
 def _optimizer_name(opt: Any) -> str:
     """The short name of an optimizer given as a name or a torch optimizer class."""
-    if isinstance(opt, str):
-        key = opt.lower()
-        if key not in OPTIMIZERS:
-            close = difflib.get_close_matches(key, list(OPTIMIZERS), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ValueError(
-                f"Unknown optimizer {opt!r}: use one of {', '.join(map(repr, OPTIMIZERS))} or "
-                f"a torch.optim.Optimizer class.{hint}"
-            )
-        return key
-    if isinstance(opt, type) and issubclass(opt, torch.optim.Optimizer):
-        for key, cls in OPTIMIZERS.items():
-            if cls is opt:
-                return key
-        return opt.__name__
-    raise TypeError(
-        f"An optimizer must be a name ({', '.join(map(repr, OPTIMIZERS))}) or a "
-        f"torch.optim.Optimizer class; got {opt!r}."
-    )
+    if not isinstance(opt, str) and not (
+        isinstance(opt, type) and issubclass(opt, torch.optim.Optimizer)
+    ):
+        raise TypeError(
+            f"An optimizer must be a name ({', '.join(map(repr, OPTIMIZERS))}) or a "
+            f"torch.optim.Optimizer class; got {opt!r}."
+        )
+    cls = resolve_optimizer(opt, "compare_optimizers")
+    return next((key for key, known in OPTIMIZERS.items() if known is cls), cls.__name__)
 
 
 def _optimizer_class(opt: Any) -> type:
-    return OPTIMIZERS[opt.lower()] if isinstance(opt, str) else opt
+    return resolve_optimizer(opt, "compare_optimizers")
 
 
 def _accepts(cls: type, argument: str) -> bool:
