@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from experiments_fixtures import *  # noqa: F403 (the fixtures, one_torch_thread autouse)
 from experiments_helpers import small
 
 from cnn_estimators import CNNClassifier

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from experiments_fixtures import *  # noqa: F403 (the fixtures, one_torch_thread autouse)
 from experiments_helpers import SCORES, small
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from experiments_fixtures import *  # noqa: F403 (the fixtures, one_torch_thread autouse)
 from experiments_helpers import small
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline

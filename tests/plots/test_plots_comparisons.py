@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from matplotlib.container import BarContainer
+from plots_fixtures import *  # noqa: F403 (the fixtures, _close_figures autouse)
 
 from cnn_estimators.plots import plot_cv_results, plot_optimizer_comparison
 

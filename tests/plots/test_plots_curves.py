@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import pytest
+from plots_fixtures import *  # noqa: F403 (the fixtures, _close_figures autouse)
 from sklearn.exceptions import NotFittedError
 
 from cnn_estimators import CNNClassifier

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from plots_fixtures import *  # noqa: F403 (the fixtures, _close_figures autouse)
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from cnn_estimators.plots import (

@@ -1,4 +1,8 @@
-"""Fixtures of the experiment tests: digits and a fitted MLP."""
+"""Fixtures of the experiment tests: digits and a fitted MLP.
+
+Each test module of this folder imports them all (``from experiments_fixtures import *``);
+a conftest.py here would replace the top-level one as the module ``conftest`` that other
+tests import ``make_images`` from."""
 
 from __future__ import annotations
 
@@ -6,6 +10,9 @@ import numpy as np
 import pytest
 import torch
 from experiments_helpers import small
+
+# The fixtures, for the star imports of the test modules.
+__all__ = ["digits01", "fitted", "one_torch_thread"]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,4 +1,8 @@
-"""Fixtures of the plotting tests: small fitted networks and images."""
+"""Fixtures of the plotting tests: small fitted networks and images.
+
+Each test module of this folder imports them all (``from plots_fixtures import *``);
+a conftest.py here would replace the top-level one as the module ``conftest`` that other
+tests import ``make_images`` from."""
 
 from __future__ import annotations
 
@@ -11,6 +15,16 @@ import numpy as np
 import pytest
 
 from cnn_estimators import CNNClassifier
+
+__all__ = [
+    "_close_figures",
+    "fashion",
+    "fashion_no_valid",
+    "global_pool",
+    "gray_data",
+    "resnet",
+    "rgb_data",
+]  # the fixtures
 
 
 @pytest.fixture(autouse=True)
