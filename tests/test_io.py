@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import socket
@@ -262,3 +263,38 @@ def test_temporaries_of_other_users_processes_are_kept(tmp_path, monkeypatch):
     other.write_bytes(b"partial")
     assert _io.remove_stale_temporaries(tmp_path) == []
     assert other.exists()
+
+
+def test_a_file_growing_while_read_is_refused(tmp_path, monkeypatch):
+    path = save_checkpoint({"w": torch.ones(10)}, tmp_path / "a.ckpt")
+    fstat = os.fstat
+
+    def smaller(fd):  # the size seen before a writer appended to the file
+        info = fstat(fd)
+        return os.stat_result((*info[:6], info.st_size - 10, *info[7:]))
+
+    monkeypatch.setattr(os, "fstat", smaller)
+    with pytest.raises(CheckpointError, match=r"a\.ckpt changed while it was read"):
+        load_checkpoint(path)
+
+
+def test_archives_with_too_many_members_are_refused(tmp_path, monkeypatch):
+    path = save_checkpoint({"w": torch.ones(10)}, tmp_path / "a.ckpt")
+    monkeypatch.setattr(_io, "MAX_ARCHIVE_MEMBERS", 3)
+    with pytest.raises(
+        CheckpointError, match=r"a\.ckpt cannot be read: its archive has \d+ members, more than 3"
+    ):
+        load_checkpoint(path)
+
+
+def test_encrypted_members_are_refused(tmp_path):
+    buffer = io.BytesIO()
+    torch.save({"w": torch.ones(10)}, buffer)
+    payload = bytearray(buffer.getvalue())
+    header = payload.rindex(b"PK\x03\x04")  # the last member's local header
+    payload[header + 6] |= 0x1  # its "encrypted" flag
+    path = tmp_path / "a.ckpt"
+    raw = bytes(payload)
+    path.write_bytes(MAGIC + hashlib.sha256(raw).hexdigest().encode() + b"\n" + raw)
+    with pytest.raises(CheckpointError, match=r"a\.ckpt cannot be read: .*compressed or encrypted"):
+        load_checkpoint(path)
