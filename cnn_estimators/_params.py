@@ -19,6 +19,7 @@ Part of :class:`~cnn_estimators.CNNClassifier`, which inherits :class:`ParamsMix
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from collections.abc import Callable, Mapping
 from numbers import Integral, Real
@@ -188,6 +189,8 @@ _TRANSFORM_HINT = (
 _HINTS = MappingProxyType(
     {
         "checkpoint_dir": "Give the folder to keep checkpoints in, not a file.",
+        "min_steps": "None trains max_epochs epochs.",
+        "time_budget": "Give the seconds the fit may take, e.g. time_budget=60.0, or None.",
         "train_transform": _TRANSFORM_HINT,
         "eval_transform": _TRANSFORM_HINT,
     }
@@ -224,6 +227,8 @@ class ParamsMixin:
         ],
         "lr": [_Range(Real, 0, None, closed="neither")],
         "max_epochs": [_POSITIVE_INT],
+        "min_steps": [None, _POSITIVE_INT],
+        "time_budget": [None, _Range(Real, 0, None, closed="neither")],
         "batch_size": [
             _POSITIVE_INT,
             _Rule("-1 (the whole data set)", lambda v: is_int(v) and v == -1),
@@ -337,6 +342,12 @@ class ParamsMixin:
         if isinstance(self.lr_schedule, str):
             make_lr_scheduler(
                 self.lr_schedule, lr=1.0, max_epochs=1, steps_per_epoch=1, has_validation=False
+            )
+        if self.time_budget is not None and not math.isfinite(self.time_budget):
+            raise ValueError(
+                f"The 'time_budget' parameter of {name} must be a finite number of seconds. "
+                f"Got {self.time_budget!r} instead. Use time_budget=None to train max_epochs "
+                "epochs."
             )
         if self._keeps_best() and not self._has_validation():
             raise ValueError(
