@@ -144,11 +144,11 @@ def test_min_steps_trains_more_epochs_and_the_schedule_ends_with_them():
     assert len(rates) == STEPS and rates[-1] == pytest.approx(0.05 / 25e4)
 
 
-@pytest.mark.parametrize(("schedule", "attr", "value"), [("cosine", "T_max", 5),
-                                                         ("step", "step_size", 1)])
+@pytest.mark.parametrize(("schedule", "attr", "value"), [("cosine", "T_max", 10),
+                                                         ("step", "step_size", 3)])
 def test_epoch_schedules_use_the_planned_epochs(schedule, attr, value):
-    clf = est(max_epochs=2, min_steps=60, lr_schedule=schedule).fit(X, Y)
-    assert getattr(scheduler(clf), attr) == value  # 5 epochs (step: a third of them)
+    clf = est(max_epochs=2, min_steps=120, lr_schedule=schedule).fit(X, Y)
+    assert getattr(scheduler(clf), attr) == value  # 10 epochs (step: a third of them)
 
 
 def test_progress_bar_counts_the_planned_epochs():
@@ -180,7 +180,8 @@ def test_time_budget_plan_counts_the_validation_pass(clock):
     clock.costs["valid"] = 2.0  # 4 s of validation per epoch
     clf = est(time_budget=40.0).fit(X, Y)
     # probe: 1.5 + 4.0 s; an epoch 6.5 + 4 = 10.5 s; 0.95 * (40 - 5.5) / 10.5 = 3.1
-    assert len(clf.history_) == 3
+    assert [(r["planned_epochs"], "time_budget_stop" in r) for r in clf.history_] == [
+        (3, False)] * 3
     assert clock.now == pytest.approx(5.5 + 3 * 10.5)
     clock.now = 0.0
     # without validation: 1797 images, 15 steps; 0.95 * (40 - 1.5) / 7.5 = 4.9
