@@ -19,7 +19,6 @@ Part of :class:`~cnn_estimators.CNNClassifier`, which inherits :class:`ParamsMix
 from __future__ import annotations
 
 import difflib
-import math
 import os
 from collections.abc import Callable, Mapping
 from numbers import Integral, Real
@@ -342,12 +341,6 @@ class ParamsMixin:
         if isinstance(self.lr_schedule, str):
             make_lr_scheduler(
                 self.lr_schedule, lr=1.0, max_epochs=1, steps_per_epoch=1, has_validation=False
-            )
-        if self.time_budget is not None and not math.isfinite(self.time_budget):
-            raise ValueError(
-                f"The 'time_budget' parameter of {name} must be a finite number of seconds. "
-                f"Got {self.time_budget!r} instead. Use time_budget=None to train max_epochs "
-                "epochs."
             )
         if self._keeps_best() and not self._has_validation():
             raise ValueError(

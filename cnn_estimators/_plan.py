@@ -292,6 +292,13 @@ class PlanMixin:
         else:
             throughput = None
             if self.time_budget is not None:
+                distributed = getattr(self, "_distributed", None)  # Accelerate's variant
+                if callable(distributed) and distributed():
+                    raise ValueError(
+                        f"{type(self).__name__} cannot plan a time_budget over several "
+                        "processes (each would time its own steps and plan other epochs). "
+                        "Set time_budget=None and give max_epochs (or min_steps)."
+                    )
                 throughput = measure_throughput(self, *self.get_split_datasets(dataset, y))
             run.plan = plan_epochs(
                 n_train=run.n_train,
