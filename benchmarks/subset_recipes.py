@@ -79,11 +79,15 @@ def main(argv=None):
     X, y = data.X_train, data.y_train
     folds = list(StratifiedKFold(args.folds).split(X, y))
     n_fit = len(folds[0][0])
-    print(f"{len(X)} stratified Fashion-MNIST training images, {args.folds}-fold "
-          f"StratifiedKFold ({n_fit} images per fit); accuracy on the held-out fold, fit "
-          "seconds = mean over the folds\n")
-    print("| model | min_steps | epochs | optimizer steps | CV accuracy (mean ± std) | "
-          "per fold | fit s per fold |")
+    print(
+        f"{len(X)} stratified Fashion-MNIST training images, {args.folds}-fold "
+        f"StratifiedKFold ({n_fit} images per fit); accuracy on the held-out fold, fit "
+        "seconds = mean over the folds\n"
+    )
+    print(
+        "| model | min_steps | epochs | optimizer steps | CV accuracy (mean ± std) | "
+        "per fold | fit s per fold |"
+    )
     print("|---|---|---|---|---|---|---|")
 
     def mlp():
@@ -94,13 +98,18 @@ def main(argv=None):
         warnings.simplefilter("ignore", ConvergenceWarning)
         scores, seconds, epochs = _cross_validate(mlp, flat, y, folds)
     steps = args.mlp_iter * steps_per_epoch(n_fit, 200)  # batch_size="auto": 200
-    print(_row(f"MLPClassifier((1000,), max_iter={args.mlp_iter})", "-", scores, seconds,
-               epochs, steps), flush=True)
+    print(
+        _row(
+            f"MLPClassifier((1000,), max_iter={args.mlp_iter})", "-", scores, seconds, epochs, steps
+        ),
+        flush=True,
+    )
     for name in args.factories:
         factory = _factory(name)
         for floor in args.min_steps:
-            params = {} if floor == "default" else {
-                "min_steps": None if floor == "none" else int(floor)}
+            params = (
+                {} if floor == "default" else {"min_steps": None if floor == "none" else int(floor)}
+            )
             probe = factory(**params)
             label = f"{probe.min_steps} (default)" if floor == "default" else probe.min_steps
 
@@ -110,8 +119,7 @@ def main(argv=None):
             scores, seconds, epochs = _cross_validate(make, X, y, folds)
             n_train = n_fit - int(np.ceil(probe.validation_fraction * n_fit))
             steps = max(epochs) * steps_per_epoch(n_train, probe.batch_size)
-            print(_row(f"{factory.__name__}()", label, scores, seconds, epochs, steps),
-                  flush=True)
+            print(_row(f"{factory.__name__}()", label, scores, seconds, epochs, steps), flush=True)
 
 
 if __name__ == "__main__":

@@ -31,10 +31,14 @@ def main(argv=None):
     from cnn_estimators import make_fashion_mnist_cnn
 
     data = load_fashion_mnist_or_skip(args.n_train, args.n_test)
-    print(f"make_fashion_mnist_cnn(time_budget=B, random_state=0) on {len(data.X_train)} "
-          f"training images, scored on {len(data.X_test)} test images\n")
-    print("| time_budget s | planned epochs | epochs run | stopped by the safety net | "
-          "fit s | fit s / budget | test accuracy |")
+    print(
+        f"make_fashion_mnist_cnn(time_budget=B, random_state=0) on {len(data.X_train)} "
+        f"training images, scored on {len(data.X_test)} test images\n"
+    )
+    print(
+        "| time_budget s | planned epochs | epochs run | stopped by the safety net | "
+        "fit s | fit s / budget | test accuracy |"
+    )
     print("|---|---|---|---|---|---|---|")
     for budget in args.budgets:
         est = make_fashion_mnist_cnn(time_budget=budget, random_state=0, progress_bar=False)
@@ -44,9 +48,12 @@ def main(argv=None):
         history = est.history_
         stopped = any(row.get("time_budget_stop", False) for row in history)
         accuracy = est.score(data.X_test, data.y_test)
-        print(f"| {budget:g} | {history[0]['planned_epochs']} | {len(history)} | "
-              f"{'yes' if stopped else 'no'} | {seconds:.1f} | {seconds / budget:.3f} | "
-              f"{accuracy:.4f} |", flush=True)
+        print(
+            f"| {budget:g} | {history[0]['planned_epochs']} | {len(history)} | "
+            f"{'yes' if stopped else 'no'} | {seconds:.1f} | {seconds / budget:.3f} | "
+            f"{accuracy:.4f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -103,22 +103,38 @@ def test_min_steps_raises_the_epochs_to_the_floor(n_train, batch_size, min_steps
 def test_budget_plan_counts_steps_validation_and_time_spent():
     measured = Throughput(seconds_per_step=0.5, validation_seconds=2.0, probe_seconds=1.0)
     plan = plan_epochs(
-        n_train=1300, batch_size=100, max_epochs=50, min_steps=10_000, time_budget=100,
-        throughput=measured, elapsed=5.0,
+        n_train=1300,
+        batch_size=100,
+        max_epochs=50,
+        min_steps=10_000,
+        time_budget=100,
+        throughput=measured,
+        elapsed=5.0,
     )
     # 0.95 * (100 - 5) / (13 * 0.5 + 2.0) = 10.6: max_epochs and min_steps do not count
     assert (plan.epochs, plan.planned_by) == (10, "time_budget")
     assert "8.5 s" in plan.detail and "95%" in plan.detail
-    with pytest.warns(UserWarning, match=r"time_budget=5 s leaves 1 s for training, less than "
-                      r"one epoch takes \(about 8\.5 s\); training one epoch"):
-        plan = plan_epochs(n_train=1300, batch_size=100, max_epochs=4, time_budget=5,
-                           throughput=measured, elapsed=4.0)
+    with pytest.warns(
+        UserWarning,
+        match=r"time_budget=5 s leaves 1 s for training, less than "
+        r"one epoch takes \(about 8\.5 s\); training one epoch",
+    ):
+        plan = plan_epochs(
+            n_train=1300,
+            batch_size=100,
+            max_epochs=4,
+            time_budget=5,
+            throughput=measured,
+            elapsed=4.0,
+        )
     assert plan.epochs == 1
 
 
 def test_recorded_plan_ignores_what_is_not_a_positive_int():
     assert recorded_plan([{"planned_epochs": 7, "planned_by": "time_budget"}], 4) == (
-        7, "time_budget")
+        7,
+        "time_budget",
+    )
     for bad in (0, -3, 2.5, "9", True, None):
         assert recorded_plan([{"planned_epochs": bad, "planned_by": 1}], 4) == (4, "max_epochs")
     assert recorded_plan([{"planned_epochs": 6, "planned_by": 3}], 4) == (6, "max_epochs")
@@ -127,8 +143,7 @@ def test_recorded_plan_ignores_what_is_not_a_positive_int():
 # ---------------------------------------------------------------- min_steps in fit
 def test_default_plan_is_max_epochs_and_recorded():
     clf = est(max_epochs=2).fit(X, Y)
-    assert [(r["planned_epochs"], r["planned_by"]) for r in clf.history_] == [
-        (2, "max_epochs")] * 2
+    assert [(r["planned_epochs"], r["planned_by"]) for r in clf.history_] == [(2, "max_epochs")] * 2
     assert scheduler(clf).total_steps == 2 * STEPS
 
 
@@ -144,16 +159,18 @@ def test_min_steps_trains_more_epochs_and_the_schedule_ends_with_them():
     assert len(rates) == STEPS and rates[-1] == pytest.approx(0.05 / 25e4)
 
 
-@pytest.mark.parametrize(("schedule", "attr", "value"), [("cosine", "T_max", 10),
-                                                         ("step", "step_size", 3)])
+@pytest.mark.parametrize(
+    ("schedule", "attr", "value"), [("cosine", "T_max", 10), ("step", "step_size", 3)]
+)
 def test_epoch_schedules_use_the_planned_epochs(schedule, attr, value):
     clf = est(max_epochs=2, min_steps=120, lr_schedule=schedule).fit(X, Y)
     assert getattr(scheduler(clf), attr) == value  # 10 epochs (step: a third of them)
 
 
 def test_progress_bar_counts_the_planned_epochs():
-    clf = est(max_epochs=1, min_steps=30, progress_bar=True,
-              callbacks__progress_bar__file=io.StringIO()).fit(X, Y)
+    clf = est(
+        max_epochs=1, min_steps=30, progress_bar=True, callbacks__progress_bar__file=io.StringIO()
+    ).fit(X, Y)
     assert dict(clf.callbacks_)["progress_bar"].epoch_bar_.total == 3 == len(clf.history_)
 
 
@@ -181,7 +198,8 @@ def test_time_budget_plan_counts_the_validation_pass(clock):
     clf = est(time_budget=40.0).fit(X, Y)
     # probe: 1.5 + 4.0 s; an epoch 6.5 + 4 = 10.5 s; 0.95 * (40 - 5.5) / 10.5 = 3.1
     assert [(r["planned_epochs"], "time_budget_stop" in r) for r in clf.history_] == [
-        (3, False)] * 3
+        (3, False)
+    ] * 3
     assert clock.now == pytest.approx(5.5 + 3 * 10.5)
     clock.now = 0.0
     # without validation: 1797 images, 15 steps; 0.95 * (40 - 1.5) / 7.5 = 4.9
@@ -196,8 +214,9 @@ def test_probe_leaves_the_result_of_a_seeded_fit_unchanged(clock):
     assert epochs > 1
     plain = est(max_epochs=epochs, **params).fit(X, Y)
     assert budget.loss_curve_ == plain.loss_curve_
-    for a, b in zip(budget.module_.state_dict().values(), plain.module_.state_dict().values(),
-                    strict=True):
+    for a, b in zip(
+        budget.module_.state_dict().values(), plain.module_.state_dict().values(), strict=True
+    ):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
