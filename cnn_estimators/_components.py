@@ -227,5 +227,5 @@ class ComponentsMixin:
             ("early_stopping", early),
             ("time_budget", None if self.time_budget is None else TimeBudget(self.time_budget)),
             ("progress_bar", TqdmProgressBar() if _flag(show_bar) else None),
-            ("print_log", PrintLog() if verbose else None),
+            ("print_log", PrintLog(keys_ignored=["planned_by"]) if verbose else None),
         ]
