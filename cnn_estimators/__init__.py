@@ -18,7 +18,7 @@ from .datasets import (
     train_valid_split,
 )
 from .estimator import OPTIMIZERS, PRECISIONS, CNNClassifier
-from .experiments import compare_optimizers, cross_validate_estimator, lr_find
+from .experiments import compare_optimizers, compare_recipes, cross_validate_estimator, lr_find
 from .factories import (
     make_cifar_cnn,
     make_classifier,
@@ -45,6 +45,7 @@ __all__ = [
     "as_dataset",
     "bf16_supported",
     "compare_optimizers",
+    "compare_recipes",
     "cross_validate_estimator",
     "distributed",
     "experiments",

@@ -1,15 +1,19 @@
 """The pieces :class:`~cnn_estimators.AcceleratedCNNClassifier` is built from.
 
 Importing Accelerate lazily, process seeds, whole-batch loaders that Accelerate can split
-across processes, broadcasting a module from the main process, and the checkpoint
-callback that only the main process writes.
+across processes, broadcasting a module from the main process, the checkpoint callback
+that only the main process writes, the per-fit state (:class:`AcceleratedFit`), wrapping
+and unwrapping the network, criterion and optimizer, and averaging the batch losses of
+all processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import shutil
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -279,3 +283,89 @@ def check_accelerator(est: Any, accelerator: Any) -> None:
             "processes with an Accelerator that splits batches (split_batches=True); got "
             f"{est.batch_size} instead. Use e.g. batch_size={est.batch_size // n * n or n}."
         )
+
+
+class AcceleratedFit:
+    """What one fit of :class:`~cnn_estimators.AcceleratedCNNClassifier` holds: the
+    Accelerator it trains with and the data loaders it prepared (created when the fit
+    starts, closed when it ends, however it ends)."""
+
+    def __init__(self, accelerator: Any) -> None:
+        self.accelerator = accelerator
+        self.loaders: weakref.WeakSet = weakref.WeakSet()
+
+    def close(self) -> None:
+        """Unregister the loaders: a pass cut short (Ctrl-C, an error) leaves its loader
+        registered as active in Accelerate's process-wide gradient state."""
+        for loader in list(self.loaders):
+            with contextlib.suppress(Exception):
+                loader.end()
+        self.loaders = weakref.WeakSet()
+
+
+def wrap_components(est: Any, accelerator: Any) -> None:
+    """Prepare ``est``'s network, criterion (if it learns) and optimizer with ``accelerator``."""
+    with est._current_init_context("criterion"):
+        for name in est._criteria:
+            criterion = getattr(est, name + "_")
+            # DistributedDataParallel refuses a module with nothing to learn.
+            if isinstance(criterion, torch.nn.Module) and any(
+                p.requires_grad for p in criterion.parameters()
+            ):
+                setattr(est, name + "_", accelerator.prepare(criterion))
+    with est._current_init_context("module"):
+        for name in est._modules:
+            module = getattr(est, name + "_")
+            if isinstance(module, torch.nn.Module):
+                setattr(est, name + "_", accelerator.prepare(module))
+    with est._current_init_context("optimizer"):
+        for name in est._optimizers:
+            optimizer = getattr(est, name + "_")
+            if isinstance(optimizer, torch.optim.Optimizer):
+                setattr(est, name + "_", accelerator.prepare(optimizer))
+
+
+def unwrap_components(est: Any, accelerator: Any) -> None:
+    """Give ``est`` back its plain network, criterion and optimizer (no DDP, no AMP wrapper)."""
+    wrapped = []
+    for name in est._modules + est._criteria:
+        component = getattr(est, name + "_", None)
+        if isinstance(component, torch.nn.Module):
+            plain = accelerator.unwrap_model(component, keep_fp32_wrapper=False)
+            plain.__dict__.pop("_is_accelerate_prepared", None)  # so a new fit re-wraps
+            forward = plain.__dict__.get("forward")  # left by Accelerate's AMP unwrapping
+            if getattr(forward, "__func__", None) is getattr(type(plain), "forward", None):
+                del plain.__dict__["forward"]
+            wrapped += [component, plain]
+            setattr(est, name + "_", plain)
+    for name in est._optimizers:
+        optimizer = getattr(est, name + "_", None)
+        inner = getattr(optimizer, "optimizer", None)
+        if isinstance(inner, torch.optim.Optimizer):
+            if getattr(optimizer, "scaler", None) is not None:
+                inner.__dict__.pop("step", None)  # Accelerate's fp16 patch of step()
+            wrapped.append(optimizer)
+            setattr(est, name + "_", inner)
+    _forget(accelerator, *wrapped)
+
+
+def average_batch_losses(rows: list[dict], prefix: str) -> list[float]:
+    """Replace each batch row's loss and size by those of all processes (size-weighted).
+
+    ``rows`` are this process's batch rows of one pass, in step order; every process
+    calls this once per pass (one exchange). Returns the averaged losses.
+    """
+    from accelerate.utils import gather_object
+
+    key_loss, key_size = prefix + "_loss", prefix + "_batch_size"
+    local = [(float(row.get(key_loss, np.nan)), int(row.get(key_size, 0))) for row in rows]
+    everyone = gather_object([local])
+    values = []
+    for i, row in enumerate(rows):
+        steps = [process[i] for process in everyone if i < len(process)]
+        count = sum(size for _, size in steps)
+        total = sum(loss * size for loss, size in steps)
+        row[key_loss] = total / count if count else float("nan")
+        row[key_size] = count
+        values.append(row[key_loss])
+    return values

@@ -6,7 +6,6 @@ Part of :class:`~cnn_estimators.CNNClassifier`, which inherits :class:`Component
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import sys
 from typing import Any
@@ -20,9 +19,7 @@ from ._device import (
 )
 from ._params import _FUSED_OPTIMIZERS, resolve_optimizer
 from ._plan import steps_per_epoch
-from ._validation import (
-    is_int,
-)
+from ._validation import is_int, takes_argument
 from .callbacks import (
     BestCheckpoint,
     TimeBudget,
@@ -53,13 +50,13 @@ class ComponentsMixin:
         return True  # unknown: let the network decide, errors are translated
 
     def _inferred_module_kwargs(self) -> dict[str, Any]:
-        shape = self.__dict__.get("_net_shape")
+        shape = self._network_input_shape()
         inferred: dict[str, Any] = {}
         if shape is not None:
             inferred["in_channels"] = shape[0]
             inferred["input_size"] = (shape[1], shape[2])
-        if "_classes" in self.__dict__:
-            inferred["num_classes"] = len(self.__dict__["_classes"])
+        if self._fitted_classes() is not None:
+            inferred["num_classes"] = len(self._fitted_classes())
         elif self.classes is not None:
             inferred["num_classes"] = len(self.classes)
         return inferred
@@ -68,7 +65,8 @@ class ComponentsMixin:
         """Build the module from the registry name or class, sized from the data."""
         user = self.get_params_for("module")
         kwargs = {**self._inferred_module_kwargs(), **user}
-        n_classes = len(self.__dict__["_classes"]) if "_classes" in self.__dict__ else None
+        fitted = self._fitted_classes()
+        n_classes = None if fitted is None else len(fitted)
         if n_classes is not None and kwargs.get("num_classes") != n_classes:
             raise ValueError(
                 f"module__num_classes={kwargs.get('num_classes')!r} does not match the "
@@ -102,7 +100,7 @@ class ComponentsMixin:
         if limit is None or need <= limit:
             return
         layer = max(sizes, key=sizes.get)
-        shape = self.__dict__.get("_net_shape")
+        shape = self._network_input_shape()
         fits = ""
         if shape is not None:
             scale = (limit / need) ** 0.5
@@ -120,24 +118,16 @@ class ComponentsMixin:
     @staticmethod
     def _accepted_kwargs(cls: Any, kwargs: dict, user: dict) -> dict:
         """Drop the inferred arguments that a user's module class does not accept."""
-        try:
-            params = inspect.signature(cls).parameters
-        except (TypeError, ValueError):
-            return user
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            return kwargs
-        return {k: v for k, v in kwargs.items() if k in params or k in user}
+        return {
+            k: v for k, v in kwargs.items() if k in user or takes_argument(cls, k, unknown=False)
+        }
 
     def initialize_criterion(self):
         """Build the criterion with per-sample losses, reduced in :meth:`get_loss`."""
         kwargs = self.get_params_for("criterion")
         criterion = self.criterion
         if isinstance(criterion, type) and "reduction" not in kwargs:
-            try:
-                accepts = "reduction" in inspect.signature(criterion).parameters
-            except (TypeError, ValueError):
-                accepts = False
-            if accepts:
+            if takes_argument(criterion, "reduction", var_keyword=False, unknown=False):
                 kwargs["reduction"] = "none"
         self.criterion_ = self.initialized_instance(criterion, kwargs)
         return self

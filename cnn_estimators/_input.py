@@ -134,8 +134,8 @@ class InputMixin:
     def _set_input_attributes(
         self, kind: str, images: Any, probe: torch.Tensor, X: Any, classes: np.ndarray
     ) -> None:
-        self.__dict__.pop("_net_shape", None)
-        self.__dict__["_classes"] = classes
+        self._set_network_input_shape(None)
+        self._set_classes(classes)
         if kind == "ragged":
             sizes = {tuple(img.shape[1:]) for img in images}
             if not self._module_is_variable_size():
@@ -158,6 +158,17 @@ class InputMixin:
         else:
             self.__dict__.pop("feature_names_in_", None)
 
+    def _network_input_shape(self) -> tuple[int, int, int] | None:
+        """The (C, H, W) the network was fitted on, after ``eval_transform``; None before."""
+        return self.__dict__.get("_net_shape")
+
+    def _set_network_input_shape(self, shape: tuple[int, ...] | None) -> None:
+        """Record (or with None forget) the network's input shape; fit and ``load``."""
+        if shape is None:
+            self.__dict__.pop("_net_shape", None)
+        else:
+            self.__dict__["_net_shape"] = tuple(int(d) for d in shape)
+
     def _check_module_input(self, images: torch.Tensor) -> None:
         """Find the shape the network receives (after ``eval_transform``) and check it."""
         with torch.no_grad():
@@ -168,14 +179,14 @@ class InputMixin:
                 f"eval_transform must return image batches (B, C, H, W); it returned a "
                 f"tensor of shape {tuple(sample.shape)}."
             )
-        fitted = self.__dict__.get("_net_shape")
+        fitted = self._network_input_shape()
         if fitted is not None and fitted[0] != shape[0]:
             raise ValueError(
                 f"X has images with {shape[0]} channel(s) after eval_transform, but the "
                 f"network was fitted on {fitted[0]}."
             )
         if fitted is None:
-            self.__dict__["_net_shape"] = shape
+            self._set_network_input_shape(shape)
         if not isinstance(self.module, str):
             return
         info = get_model_info(self.module)

@@ -124,8 +124,20 @@ class SklearnCompatMixin:
                 "'classes_'. Call 'fit' with appropriate arguments first."
             ) from None
 
+    def _fitted_classes(self) -> np.ndarray | None:
+        """:attr:`classes_`, or None before the first fit (no error)."""
+        return self.__dict__.get("_classes")
+
+    def _set_classes(self, classes: np.ndarray) -> None:
+        """Store the fitted labels behind :attr:`classes_` (fit and ``load`` call this)."""
+        self.__dict__["_classes"] = classes
+
+    def _take_stale(self) -> set[str]:
+        """The components that ``set_params`` changed since the last fit; forgets them."""
+        return self.__dict__.pop("_stale", set())
+
     def __sklearn_is_fitted__(self) -> bool:
-        return bool(self.initialized_) and "_classes" in self.__dict__
+        return bool(self.initialized_) and self._fitted_classes() is not None
 
     def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():

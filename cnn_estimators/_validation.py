@@ -70,6 +70,30 @@ def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def takes_argument(obj: Any, name: str, *, var_keyword: bool = True, unknown: bool = True) -> bool:
+    """Whether calling ``obj`` (a class or function) accepts the keyword ``name``.
+
+    The one answer to "does this class take this argument" in the package. A callable
+    that takes ``**kwargs`` answers ``var_keyword``; one whose signature cannot be read
+    (some C extensions) answers ``unknown``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> takes_argument(torch.optim.SGD, "momentum"), takes_argument(torch.optim.Adam, "momentum")
+    (True, False)
+    """
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return unknown
+    if name in params and params[name].kind is not inspect.Parameter.VAR_POSITIONAL:
+        return True
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return var_keyword
+    return False
+
+
 def is_real(value: Any) -> bool:
     """Whether ``value`` is a real number (and not a bool)."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)

@@ -16,7 +16,6 @@ import contextlib
 import copy
 import os
 import warnings
-import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,13 +28,17 @@ from skorch.hf import AccelerateMixin
 from torch.utils.data import DataLoader
 
 from ._accelerate_parts import (
+    AcceleratedFit,
     _accelerator_class,
     _as_batch_sampler_loader,
     _forget,
     _MainProcessCheckpoint,
     _print_main,
     _process_seed,
+    average_batch_losses,
     check_accelerator,
+    unwrap_components,
+    wrap_components,
 )
 from ._data import BatchIndexSampler, SizeBucketSampler
 from ._params import _Rule
@@ -149,6 +152,7 @@ best_validation_score_, n_iter_, history_
     # Class-level defaults, so that __init__ sets nothing but parameters.
     accelerator_ = None
     _wrapped_with_accelerator = False
+    _accelerated_fit: AcceleratedFit | None = None  # the fit in progress
     #: Always unwrap after training (skorch's parameter, fixed): see Notes.
     unwrap_after_train = True
     #: CNNClassifier's, and the Accelerator's (``_resolve_accelerator`` checks it first).
@@ -213,7 +217,7 @@ best_validation_score_, n_iter_, history_
     # ------------------------------------------------------------------ state of a fit
     def _fit_accelerator(self) -> Any:
         """The Accelerator while ``fit`` runs; None outside of it."""
-        return self.accelerator if self.__dict__.get("_accelerating") else None
+        return None if self._accelerated_fit is None else self._accelerated_fit.accelerator
 
     def _distributed(self) -> bool:
         accelerator = self._fit_accelerator()
@@ -227,8 +231,7 @@ best_validation_score_, n_iter_, history_
         accelerator = self._resolve_accelerator()
         self._check_accelerator(accelerator)
         self.__dict__["accelerator_"] = accelerator
-        self.__dict__["_accelerating"] = True
-        self.__dict__["_prepared_loaders"] = weakref.WeakSet()
+        self._accelerated_fit = AcceleratedFit(accelerator)
         try:
             with warnings.catch_warnings():
                 # One-channel batches are channels-last (a free view, see CNNClassifier):
@@ -240,12 +243,8 @@ best_validation_score_, n_iter_, history_
                     X, y, sample_weight, resume=resume, classes=classes, fit_params=fit_params
                 )
         finally:
-            self.__dict__.pop("_accelerating", None)
-            # A pass cut short (Ctrl-C, an error) leaves its loader registered as active in
-            # Accelerate's process-wide gradient state; unregister it.
-            for loader in list(self.__dict__.pop("_prepared_loaders", ())):
-                with contextlib.suppress(Exception):
-                    loader.end()
+            self._accelerated_fit.close()
+            self._accelerated_fit = None
             if self._wrapped_with_accelerator:  # training failed before on_train_end
                 self._unwrap_accelerator()
         self.num_processes_ = int(accelerator.num_processes)
@@ -343,55 +342,16 @@ best_validation_score_, n_iter_, history_
     def _initialize_accelerator(self):
         """Prepare the network, the criterion (if it learns) and the optimizer; in fit only."""
         accelerator = self._fit_accelerator()
-        if self._wrapped_with_accelerator or accelerator is None:
-            return self
-        with self._current_init_context("criterion"):
-            for name in self._criteria:
-                criterion = getattr(self, name + "_")
-                # DistributedDataParallel refuses a module with nothing to learn.
-                if isinstance(criterion, torch.nn.Module) and any(
-                    p.requires_grad for p in criterion.parameters()
-                ):
-                    setattr(self, name + "_", accelerator.prepare(criterion))
-        with self._current_init_context("module"):
-            for name in self._modules:
-                module = getattr(self, name + "_")
-                if isinstance(module, torch.nn.Module):
-                    setattr(self, name + "_", accelerator.prepare(module))
-        with self._current_init_context("optimizer"):
-            for name in self._optimizers:
-                optimizer = getattr(self, name + "_")
-                if isinstance(optimizer, torch.optim.Optimizer):
-                    setattr(self, name + "_", accelerator.prepare(optimizer))
-        self._wrapped_with_accelerator = True
+        if not self._wrapped_with_accelerator and accelerator is not None:
+            wrap_components(self, accelerator)
+            self._wrapped_with_accelerator = True
         return self
 
     def _unwrap_accelerator(self):
         """Give back the plain network, criterion and optimizer (no DDP, no AMP wrapper)."""
-        if not self._wrapped_with_accelerator:
-            return
-        accelerator = self.accelerator
-        wrapped = []
-        for name in self._modules + self._criteria:
-            component = getattr(self, name + "_", None)
-            if isinstance(component, torch.nn.Module):
-                plain = accelerator.unwrap_model(component, keep_fp32_wrapper=False)
-                plain.__dict__.pop("_is_accelerate_prepared", None)  # so a new fit re-wraps
-                forward = plain.__dict__.get("forward")  # left by Accelerate's AMP unwrapping
-                if getattr(forward, "__func__", None) is getattr(type(plain), "forward", None):
-                    del plain.__dict__["forward"]
-                wrapped += [component, plain]
-                setattr(self, name + "_", plain)
-        for name in self._optimizers:
-            optimizer = getattr(self, name + "_", None)
-            inner = getattr(optimizer, "optimizer", None)
-            if isinstance(inner, torch.optim.Optimizer):
-                if getattr(optimizer, "scaler", None) is not None:
-                    inner.__dict__.pop("step", None)  # Accelerate's fp16 patch of step()
-                wrapped.append(optimizer)
-                setattr(self, name + "_", inner)
-        _forget(accelerator, *wrapped)
-        self._wrapped_with_accelerator = False
+        if self._wrapped_with_accelerator:
+            unwrap_components(self, self.accelerator)
+            self._wrapped_with_accelerator = False
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         # A warm-started fit or partial_fit continues with the unwrapped network.
@@ -416,9 +376,7 @@ best_validation_score_, n_iter_, history_
             iterator = _as_batch_sampler_loader(iterator)
         prepared = accelerator.prepare(iterator)
         _forget(accelerator, prepared)  # one loader per epoch: do not keep them all
-        loaders = self.__dict__.get("_prepared_loaders")
-        if loaders is not None:
-            loaders.add(prepared)
+        self._accelerated_fit.loaders.add(prepared)
         return prepared
 
     def _module_device(self) -> torch.device | None:
@@ -466,26 +424,9 @@ best_validation_score_, n_iter_, history_
             super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
         except TrainingDivergedError:
             pass  # decided below, on the losses of all processes, by every process
-        values = self._average_batch_losses(prefix, first)
+        values = average_batch_losses(self.history[-1]["batches"][first:], prefix)
         if not all(np.isfinite(values)):
             self._raise_diverged(values)
-
-    def _average_batch_losses(self, prefix: str, first: int) -> list[float]:
-        from accelerate.utils import gather_object
-
-        rows = self.history[-1]["batches"][first:]
-        key_loss, key_size = prefix + "_loss", prefix + "_batch_size"
-        local = [(float(row.get(key_loss, np.nan)), int(row.get(key_size, 0))) for row in rows]
-        everyone = gather_object([local])
-        values = []
-        for i, row in enumerate(rows):
-            steps = [process[i] for process in everyone if i < len(process)]
-            count = sum(size for _, size in steps)
-            total = sum(loss * size for loss, size in steps)
-            row[key_loss] = total / count if count else float("nan")
-            row[key_size] = count
-            values.append(row[key_loss])
-        return values
 
     def _batch_for_callbacks(self, batch: Any, step: dict) -> tuple[Any, int]:
         """Across processes, validation callbacks see the labels of all processes' batches

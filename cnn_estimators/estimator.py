@@ -418,64 +418,35 @@ class CNNClassifier(
         return self._fit(X, y, sample_weight, resume=resume, classes=classes, fit_params=fit_params)
 
     def _fit(self, X, y, sample_weight, *, resume: bool, classes: Any, fit_params: dict):
+        # 1. validate the parameters; a changed network cannot continue from old weights
         self._check_params()
-        stale = self.__dict__.pop("_stale", set())
-        if resume and stale & {"module", "criterion"}:
-            resume = False  # a new network cannot continue from the old weights
+        stale = self._take_stale()
+        resume = resume and not stale & {"module", "criterion"}
         if resume:
             self._validate_params()
-        name = type(self).__name__
+        # 2. prepare the data: images, encoded labels, weights, the network's input
         if isinstance(X, torch.utils.data.Dataset):
             X = ImageDatasetView(X)
         if isinstance(X, ImageDatasetView) and y is None:
             y = X.targets
         kind, images = self._input(X, fitting=not resume)
-        y = check_labels(y, len(images), owner=name)
-        if resume:
-            classes = self.classes_
-            y_enc = encode(
-                y,
-                classes,
-                unseen="y contains labels {labels} that were not seen at the first fit "
-                "(classes_ = {classes}). Give all labels with the 'classes' parameter or "
-                "partial_fit(..., classes=...).",
-            )
-        else:
-            classes, y_enc = fit_classes(y, classes, owner=name)
-        weights = sample_weights(sample_weight, self.class_weight, y_enc, classes, owner=name)
-        check_weighted_classes(weights, y_enc)
+        classes, y_enc, weights = self._encode_targets(
+            y, len(images), sample_weight, resume, classes
+        )
         probe = self._probe(kind, images)
         if not resume:
             self._set_input_attributes(kind, images, probe, X, classes)
         self._check_module_input(probe)
-
-        # Continued training draws new, still reproducible, randomness for each call.
-        seed = self._fit_seed() + (len(self.history_) if resume else 0)
         dataset = self._dataset(kind, images, y_enc, weights)
-        split = None
-        if not self.train_split and self.validation_fraction:
-            split = self._split_indices(y_enc, seed)
-        run = FitRun(
-            seed=seed,
-            generator=torch.Generator().manual_seed(seed + 1),
-            n_train=len(images) if split is None else len(split[0]),
-            split=split,
-        )
-        self.__dict__.pop("run_name_", None)
-        self.features_cached_ = False
-        self.data_on_device_ = False
-        self._fit_run = run
+        # 3. open the run: its seed, split, lock and flags live in one FitRun
+        run = self._open_run(kind, images, y_enc, weights, resume)
         try:
-            if self.resume is True and not resume:
-                self.run_name_ = "run-" + self._fingerprint(kind, images, y_enc, weights, seed)
-                run.lock = RunFolderLock(
-                    Path(self.checkpoint_dir) / self.run_name_, self.checkpoint_dir
-                ).acquire()
             with (
-                self._seeded(seed),
+                self._seeded(run.seed),
                 stop_after_batch_on_ctrl_c(self._request_stop),
                 cudnn_benchmark(self.device or "cpu", enabled=kind == "tensor"),
             ):
+                # 4. initialise (or continue) and 5. train
                 if not resume:
                     self.initialize()
                     epochs = self._restore_training_state()
@@ -492,29 +463,82 @@ class CNNClassifier(
                 dataset = self._maybe_cache_features(kind, dataset, probe, y_enc, weights)
                 dataset = self._keep_on_device(dataset)
                 fit_params = self._plan_fit(dataset, y_enc, fit_params)  # epochs, schedule
-                try:
-                    NeuralNet.partial_fit(self, dataset, y_enc, _routing_method="fit", **fit_params)
-                except TrainingDivergedError as exc:
-                    # Let the callbacks finish (the best weights are restored, temporary
-                    # files removed) before reporting.
-                    checkpoint = dict(self.callbacks_).get("checkpoint")
-                    restored = checkpoint is not None and checkpoint._has_checkpoint()
-                    self.notify("on_train_end", X=dataset, y=y_enc)
-                    self._set_training_attributes()
-                    if restored:
-                        exc.args = (
-                            exc.args[0] + " The weights of the best epoch so far were restored.",
-                        )
-                    raise
+                self._train(dataset, y_enc, fit_params)
         finally:
-            # However the fit ended: no temporary folder, lock or per-fit state is left.
-            checkpoint = dict(getattr(self, "callbacks_", None) or []).get("checkpoint")
-            if isinstance(checkpoint, BestCheckpoint):
-                checkpoint.end_fit()
-            run.close()
-            self._fit_run = None
+            self._close_run(run)
+        # 6. the fitted attributes
         self._set_training_attributes()
         return self
+
+    def _encode_targets(self, y, n_images: int, sample_weight, resume: bool, classes: Any):
+        """The classes, the labels as indices into them, and the per-image weights."""
+        name = type(self).__name__
+        y = check_labels(y, n_images, owner=name)
+        if resume:
+            classes = self.classes_
+            y_enc = encode(
+                y,
+                classes,
+                unseen="y contains labels {labels} that were not seen at the first fit "
+                "(classes_ = {classes}). Give all labels with the 'classes' parameter or "
+                "partial_fit(..., classes=...).",
+            )
+        else:
+            classes, y_enc = fit_classes(y, classes, owner=name)
+        weights = sample_weights(sample_weight, self.class_weight, y_enc, classes, owner=name)
+        check_weighted_classes(weights, y_enc)
+        return classes, y_enc, weights
+
+    def _open_run(self, kind: str, images: Any, y_enc, weights, resume: bool) -> FitRun:
+        """Start the per-fit state: seed, data-order generator, split, run-folder lock."""
+        # Continued training draws new, still reproducible, randomness for each call.
+        seed = self._fit_seed() + (len(self.history_) if resume else 0)
+        split = None
+        if not self.train_split and self.validation_fraction:
+            split = self._split_indices(y_enc, seed)
+        run = FitRun(
+            seed=seed,
+            generator=torch.Generator().manual_seed(seed + 1),
+            n_train=len(images) if split is None else len(split[0]),
+            split=split,
+        )
+        self.__dict__.pop("run_name_", None)
+        self.features_cached_ = False
+        self.data_on_device_ = False
+        self._fit_run = run
+        if self.resume is True and not resume:
+            self.run_name_ = "run-" + self._fingerprint(kind, images, y_enc, weights, seed)
+            try:
+                run.lock = RunFolderLock(
+                    Path(self.checkpoint_dir) / self.run_name_, self.checkpoint_dir
+                ).acquire()
+            except BaseException:
+                self._close_run(run)
+                raise
+        return run
+
+    def _close_run(self, run: FitRun) -> None:
+        """However the fit ended: no temporary folder, lock or per-fit state is left."""
+        checkpoint = dict(getattr(self, "callbacks_", None) or []).get("checkpoint")
+        if isinstance(checkpoint, BestCheckpoint):
+            checkpoint.end_fit()
+        run.close()
+        self._fit_run = None
+
+    def _train(self, dataset: Any, y_enc: Any, fit_params: dict) -> None:
+        """skorch's training loop; a diverged loss ends it with the best weights kept."""
+        try:
+            NeuralNet.partial_fit(self, dataset, y_enc, _routing_method="fit", **fit_params)
+        except TrainingDivergedError as exc:
+            # Let the callbacks finish (the best weights are restored, temporary files
+            # removed) before reporting.
+            checkpoint = dict(self.callbacks_).get("checkpoint")
+            restored = checkpoint is not None and checkpoint._has_checkpoint()
+            self.notify("on_train_end", X=dataset, y=y_enc)
+            self._set_training_attributes()
+            if restored:
+                exc.args = (exc.args[0] + " The weights of the best epoch so far were restored.",)
+            raise
 
     def current_fit(self) -> FitRun | None:
         """The state of the fit in progress (for callbacks), or None outside ``fit``.

@@ -6,9 +6,9 @@ cloned, grid-searched and pickled; any keyword overrides the defaults.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
+from ._validation import takes_argument
 from .estimator import OPTIMIZERS, CNNClassifier
 from .models import get_model_info
 from .transforms import MEAN_STD, normalize
@@ -65,10 +65,7 @@ def _takes_argument(optimizer: Any, name: str) -> bool:
         optimizer = OPTIMIZERS.get(optimizer.lower())
     if not isinstance(optimizer, type):
         return True  # not ours to judge: fit reports what the optimizer rejects
-    try:
-        return name in inspect.signature(optimizer).parameters
-    except (TypeError, ValueError):
-        return True
+    return takes_argument(optimizer, name)
 
 
 #: The ``min_steps`` floors of the one-cycle recipes: fewer optimizer steps than 4 epochs

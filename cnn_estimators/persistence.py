@@ -292,7 +292,7 @@ def save(estimator: Any, path: str | os.PathLike) -> str:
         "params": params,
         "fitted": fitted,
         "classes": _encode(estimator.classes_, "classes_"),
-        "net_shape": [int(d) for d in estimator.__dict__.get("_net_shape") or ()],
+        "net_shape": [int(d) for d in estimator._network_input_shape() or ()],
         "feature_names": None if names is None else [str(n) for n in names],
         "module": {k: v.detach().cpu() for k, v in estimator.module_.state_dict().items()},
         "optimizer": (
@@ -489,11 +489,11 @@ def _load(state: dict, path: Any, device: str | None, limit: int) -> Any:
     except Exception as exc:
         raise Invalid("parameters", f"do not build a {cls.__name__}: {exc}") from None
     history = fitted.pop("history_")
-    est.__dict__["_classes"] = fitted.pop("_classes")
+    est._set_classes(fitted.pop("_classes"))
     for key, value in fitted.items():
         setattr(est, key, value)
     if state["net_shape"]:
-        est.__dict__["_net_shape"] = tuple(state["net_shape"])
+        est._set_network_input_shape(state["net_shape"])
     if state["feature_names"] is not None:
         est.feature_names_in_ = np.asarray(state["feature_names"], dtype=object)
     trimmed = params.get("criterion") is None or params.get("optimizer") is None

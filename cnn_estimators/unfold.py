@@ -130,10 +130,21 @@ def _output_size(
     kernel: tuple[int, int],
     stride: tuple[int, int],
     padding: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+    ceil_mode: bool = False,
 ) -> tuple[int, int]:
-    out_h = (size[0] + 2 * padding[0] - kernel[0]) // stride[0] + 1
-    out_w = (size[1] + 2 * padding[1] - kernel[1]) // stride[1] + 1
-    return (out_h, out_w)
+    """Spatial output size of a convolution or pooling window over ``size`` (H, W).
+
+    The one copy of this arithmetic (``models/_conv.py`` sizes networks with it); a
+    negative span (window larger than the padded input) gives 0.
+    """
+    out = []
+    for n, k, s, p, d in zip(size, kernel, stride, padding, dilation, strict=True):
+        span = n + 2 * p - d * (k - 1) - 1
+        if span < 0:
+            return (0, 0)
+        out.append((-(-span // s) if ceil_mode else span // s) + 1)
+    return (out[0], out[1])
 
 
 # ---------------------------------------------------------------------------

@@ -44,3 +44,32 @@ def test_unknown_names_are_refused_with_a_suggestion(given, hint):
 def test_other_values_are_refused(given):
     with pytest.raises(ValueError, match=r"got .* instead\."):
         dataset_name(given)
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("CIFAR-10", "cifar10"),
+        ("cifar_10", "cifar10"),
+        ("Fashion MNIST", "fashion_mnist"),
+        ("fashion-mnist", "fashion_mnist"),
+        ("ImageNet", "imagenet"),
+    ],
+)
+def test_normalize_and_the_factories_follow_the_same_spelling(given, canonical):
+    """transforms.normalize, transforms.augmentation and make_fast_cnn(dataset=) use the
+    spelling rule of dataset_name (before, "CIFAR-10" was refused by normalize)."""
+    from cnn_estimators import make_fast_cnn
+    from cnn_estimators.transforms import MEAN_STD, normalize
+
+    mean, std = MEAN_STD[canonical]
+    for transform in (normalize(given), make_fast_cnn(dataset=given).eval_transform):
+        assert tuple(transform.mean.flatten().tolist()) == pytest.approx(mean)
+        assert tuple(transform.std.flatten().tolist()) == pytest.approx(std)
+
+
+def test_augmentation_presets_follow_the_same_spelling():
+    from cnn_estimators.transforms import augmentation
+
+    assert repr(augmentation("Fashion-MNIST")) == repr(augmentation("fashion_mnist"))
+    assert repr(augmentation("CIFAR-10")) == repr(augmentation("cifar10"))

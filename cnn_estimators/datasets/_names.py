@@ -15,11 +15,14 @@ __all__ = ["DATASET_NAMES", "dataset_name"]
 #: The canonical names, as ``ImageData.name`` spells them.
 DATASET_NAMES: tuple[str, ...] = ("digits", "mnist", "fashion_mnist", "cifar10")
 
-_KEYS = {name.replace("_", ""): name for name in DATASET_NAMES}
 
-
-def _key(name: str) -> str:
+def spelling_key(name: str) -> str:
+    """``name`` without case, spaces, ``-`` or ``_``: names equal under the spelling rule
+    have the same key (``transforms.normalize`` and ``augmentation`` use it too)."""
     return re.sub(r"[\s_\-]+", "", name).lower()
+
+
+_KEYS = {spelling_key(name): name for name in DATASET_NAMES}
 
 
 def dataset_name(name: str) -> str:
@@ -47,7 +50,7 @@ def dataset_name(name: str) -> str:
     >>> dataset_name("fashion-mnist"), dataset_name("Fashion_MNIST"), dataset_name("CIFAR-10")
     ('fashion_mnist', 'fashion_mnist', 'cifar10')
     """
-    key = _key(name) if isinstance(name, str) else None
+    key = spelling_key(name) if isinstance(name, str) else None
     if key in _KEYS:
         return _KEYS[key]
     hint = ""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -14,6 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import GridSearchCV
 
 from .._params import resolve_optimizer
+from .._validation import takes_argument
 from ..estimator import OPTIMIZERS, CNNClassifier
 from ..report import non_default_params
 from ._common import _format_value, _stratified_cv
@@ -46,17 +46,6 @@ def _optimizer_name(opt: Any) -> str:
 
 def _optimizer_class(opt: Any) -> type:
     return resolve_optimizer(opt, "compare_optimizers")
-
-
-def _accepts(cls: type, argument: str) -> bool:
-    """Whether the optimizer class takes ``argument`` (unknown signatures: assume yes)."""
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return True
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return True
-    return argument in params
 
 
 def _as_list(values: Any) -> list:
@@ -272,7 +261,9 @@ def compare_optimizers(
     }
     classes = {name: _optimizer_class(opt) for name, opt in names.items()}
     if keep_optimizer_args:
-        moved = {arg for arg in own if not all(_accepts(cls, arg) for cls in classes.values())}
+        moved = {
+            arg for arg in own if not all(takes_argument(cls, arg) for cls in classes.values())
+        }
     else:  # every optimizer starts from its own defaults
         moved, own = set(own), {}
     if moved:
@@ -287,7 +278,7 @@ def compare_optimizers(
             if key[len("optimizer__") :] not in own:
                 extras[prefix + key] = list(values)
         for arg in moved & set(own):
-            if _accepts(classes[name], arg):
+            if takes_argument(classes[name], arg):
                 extras[prefix + "optimizer__" + arg] = [own[arg]]
         for key, values in user.get(name, {}).items():
             full = key if key in params or (prefix and key.startswith(prefix)) else prefix + key

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..unfold import UnfoldConv2d
+from ..unfold import _output_size as conv_output_size
 from ._registry import _check_choice
 
 __all__ = ["ConvClassifier"]
@@ -33,16 +34,14 @@ def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
 def _output_size(layer: nn.Module, size: tuple[int, int]) -> tuple[int, int]:
     """Spatial output size of ``layer`` for an input of ``size`` (shape arithmetic)."""
     if isinstance(layer, (*_CONV_TYPES, nn.MaxPool2d)):
-        kernel, stride = _pair(layer.kernel_size), _pair(layer.stride)
-        padding, dilation = _pair(layer.padding), _pair(layer.dilation)
-        ceil = getattr(layer, "ceil_mode", False)
-        out = []
-        for n, k, s, p, d in zip(size, kernel, stride, padding, dilation, strict=True):
-            span = n + 2 * p - d * (k - 1) - 1
-            if span < 0:
-                return (0, 0)
-            out.append((-(-span // s) if ceil else span // s) + 1)
-        return (out[0], out[1])
+        return conv_output_size(
+            size,
+            _pair(layer.kernel_size),
+            _pair(layer.stride),
+            _pair(layer.padding),
+            _pair(layer.dilation),
+            ceil_mode=getattr(layer, "ceil_mode", False),
+        )
     if isinstance(layer, nn.Sequential):
         for sub in layer:
             size = _output_size(sub, size)

@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from ..datasets._names import spelling_key
 from ._deterministic import Compose, Normalize
 from ._random import RandomAffine, RandomCrop, RandomHorizontalFlip, RandomResizedCrop
 
@@ -31,8 +32,12 @@ def _suggest(name: Any, valid: Iterable[str], what: str) -> ValueError:
     return ValueError(msg)
 
 
-def _canonical(name: Any) -> Any:
-    return name.lower().replace("-", "_") if isinstance(name, str) else name
+def _canonical(name: Any, names: Iterable[str]) -> Any:
+    """The name of ``names`` that ``name`` spells, in the package's one spelling rule
+    (any case, with or without ``-``, ``_`` or spaces: see ``datasets.dataset_name``)."""
+    if not isinstance(name, str):
+        return name
+    return {spelling_key(n): n for n in names}.get(spelling_key(name), name)
 
 
 def normalize(dataset: str) -> Normalize:
@@ -41,8 +46,8 @@ def normalize(dataset: str) -> Normalize:
     Parameters
     ----------
     dataset : {"mnist", "fashion_mnist", "cifar10", "imagenet"}
-        Dataset whose mean and standard deviation (see :data:`MEAN_STD`) to use. Case
-        and hyphens are ignored ("Fashion-MNIST" works).
+        Dataset whose mean and standard deviation (see :data:`MEAN_STD`) to use. Case,
+        spaces, ``-`` and ``_`` are ignored ("Fashion-MNIST" and "CIFAR-10" work).
 
     Returns
     -------
@@ -54,7 +59,7 @@ def normalize(dataset: str) -> Normalize:
     >>> normalize("mnist")
     Normalize(mean=(0.1307,), std=(0.3081,))
     """
-    key = _canonical(dataset)
+    key = _canonical(dataset, MEAN_STD)
     if key not in MEAN_STD:
         raise _suggest(dataset, MEAN_STD, "dataset")
     mean, std = MEAN_STD[key]
@@ -86,7 +91,7 @@ def augmentation(preset: str) -> Compose:
         - ``"fashion_mnist"``: ``RandomHorizontalFlip()`` then ``RandomCrop(padding=2)``;
         - ``"imagenet"``: ``RandomResizedCrop()`` then ``RandomHorizontalFlip()``.
 
-        Case and hyphens are ignored.
+        Case, spaces, ``-`` and ``_`` are ignored.
 
     Returns
     -------
@@ -104,7 +109,7 @@ def augmentation(preset: str) -> Compose:
     >>> t(torch.rand(8, 1, 28, 28)).shape
     torch.Size([8, 1, 28, 28])
     """
-    key = _canonical(preset)
+    key = _canonical(preset, _AUGMENTATIONS)
     if key not in _AUGMENTATIONS:
         raise _suggest(preset, _AUGMENTATIONS, "augmentation preset")
     return Compose(*_AUGMENTATIONS[key]())
