@@ -18,9 +18,11 @@ from ._device import (
     device_memory_bytes,
 )
 from ._params import _FUSED_OPTIMIZERS, resolve_optimizer
+from ._plan import steps_per_epoch
 from ._validation import is_int, takes_argument
 from .callbacks import (
     BestCheckpoint,
+    TimeBudget,
     TqdmProgressBar,
     make_early_stopping,
     make_lr_scheduler,
@@ -175,9 +177,10 @@ class ComponentsMixin:
     def _default_callbacks(self):
         run = self.current_fit()
         n_train = run.n_train if run is not None else 1
-        batch = self.batch_size if is_int(self.batch_size) and self.batch_size > 0 else n_train
-        steps = max(1, -(-n_train // max(1, batch)))
+        steps = steps_per_epoch(n_train, self.batch_size)
         epochs = self.max_epochs if is_int(self.max_epochs) else 1
+        if run is not None and run.planned_epochs is not None:
+            epochs = run.planned_epochs  # the schedule ends with the fit
         scheduler = None
         if self.lr_schedule is not None:
             # get_params() reads this property: an invalid value must not raise here,
@@ -212,6 +215,7 @@ class ComponentsMixin:
             # checkpoint and training state must be written first.
             ("checkpoint", checkpoint),
             ("early_stopping", early),
+            ("time_budget", None if self.time_budget is None else TimeBudget(self.time_budget)),
             ("progress_bar", TqdmProgressBar() if _flag(show_bar) else None),
-            ("print_log", PrintLog() if verbose else None),
+            ("print_log", PrintLog(keys_ignored=["planned_by"]) if verbose else None),
         ]

@@ -184,6 +184,7 @@ class LoopMixin:
         except KeyboardInterrupt:
             early = dict(getattr(self, "callbacks_", [])).get("early_stopping")
             stopped_early = early is not None and getattr(early, "misses_", 0) >= early.patience
+            stopped_early |= self._fit_run is not None and self._fit_run.budget_stopped
             if not stopped_early:
                 done = sum(1 for row in self.history if "dur" in row)
                 warnings.warn(

@@ -188,6 +188,8 @@ _TRANSFORM_HINT = (
 _HINTS = MappingProxyType(
     {
         "checkpoint_dir": "Give the folder to keep checkpoints in, not a file.",
+        "min_steps": "None trains max_epochs epochs.",
+        "time_budget": "Give the seconds the fit may take, e.g. time_budget=60.0, or None.",
         "train_transform": _TRANSFORM_HINT,
         "eval_transform": _TRANSFORM_HINT,
     }
@@ -224,6 +226,8 @@ class ParamsMixin:
         ],
         "lr": [_Range(Real, 0, None, closed="neither")],
         "max_epochs": [_POSITIVE_INT],
+        "min_steps": [None, _POSITIVE_INT],
+        "time_budget": [None, _Range(Real, 0, None, closed="neither")],
         "batch_size": [
             _POSITIVE_INT,
             _Rule("-1 (the whole data set)", lambda v: is_int(v) and v == -1),

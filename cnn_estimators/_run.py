@@ -5,7 +5,9 @@ generator, the validation split, the number of training images, the resumed trai
 state, the Ctrl-C and interruption flags, whether features are cached, and the lock on a
 resumable run folder. The estimator creates one per ``fit``/``partial_fit`` and passes it
 to what needs it; callbacks read it through ``net.current_fit()``. Nothing of it survives
-the fit, so no flag set by one fit can change the next one.
+the fit, so no flag set by one fit can change the next one. Its plan (``plan``, see
+:mod:`._plan`) says how many epochs the fit trains, and ``started`` when it began (on
+the plan's clock, for ``time_budget``).
 
 :class:`RunFolderLock` gives a resumable run folder one owner at a time: an OS file lock
 (``filelock``), which the kernel releases when the owning process dies, so a run killed
@@ -26,6 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 from filelock import FileLock, Timeout
+
+from . import _plan
 
 __all__ = ["FitRun", "RunFolderBusyError", "RunFolderLock", "checkpoint_dir_error"]
 
@@ -50,7 +54,16 @@ class FitRun:
     interrupted: bool = False
     features_cached: bool = False
     lock: RunFolderLock | None = None
+    plan: Any = None  # a _plan.FitPlan, set just before training
+    loop_epochs: int | None = None  # the epochs skorch's loop runs in this fit
+    budget_stopped: bool = False  # the time_budget callback ended training
+    started: float = field(default_factory=lambda: _plan._clock())
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def planned_epochs(self) -> int | None:
+        """The epochs of the plan, None before it is made."""
+        return None if self.plan is None else self.plan.epochs
 
     def close(self) -> None:
         """Release what the run holds (the run-folder lock)."""

@@ -18,6 +18,7 @@ import torch
 from skorch.history import History
 
 from ._io import load_checkpoint
+from ._plan import recorded_plan
 from ._runtime import (
     python_rng_state,
     python_rng_tuple,
@@ -163,4 +164,4 @@ class TrainingStateMixin:
             early.replay(self.history_)
             if early.has_stopped():  # killed after the last epoch, before the end of fit
                 return 0
-        return max(0, self.max_epochs - int(state["epochs_done"]))
+        return max(0, recorded_plan(self.history_, self.max_epochs)[0] - int(state["epochs_done"]))

@@ -10,6 +10,7 @@ name               what                                           switched on by
                                                                   ``checkpoint_dir=...``
 ``lr_scheduler``   skorch ``LRScheduler``                          ``lr_schedule=...``
 ``early_stopping`` skorch ``EarlyStopping``                        ``early_stopping=True``
+``time_budget``    :class:`TimeBudget`                            ``time_budget=...``
 ``progress_bar``   :class:`TqdmProgressBar`                       a terminal on stderr
 =================  =============================================  ===========================
 
@@ -32,6 +33,7 @@ import torch
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 from torch.optim import lr_scheduler as torch_schedulers
 
+from . import _plan
 from ._io import load_checkpoint, remove_stale_temporaries, save_checkpoint
 from ._run import checkpoint_dir_error
 
@@ -40,6 +42,7 @@ __all__ = [
     "BestCheckpoint",
     "LRSchedule",
     "ResumableEarlyStopping",
+    "TimeBudget",
     "TqdmProgressBar",
     "make_early_stopping",
     "make_lr_scheduler",
@@ -206,8 +209,9 @@ class TqdmProgressBar(Callback):
         from tqdm.auto import tqdm
 
         self._tqdm = tqdm
+        run = _current_fit(net)
         self.epoch_bar_ = tqdm(
-            total=net.max_epochs,
+            total=run.loop_epochs if run is not None and run.loop_epochs else net.max_epochs,
             desc="epochs",
             unit="epoch",
             leave=self.leave,
@@ -255,6 +259,51 @@ class TqdmProgressBar(Callback):
         for key in ("_tqdm", "epoch_bar_", "batch_bar_"):
             state.pop(key, None)
         return state
+
+
+class TimeBudget(Callback):
+    """Ends training at an epoch end when the next epoch would clearly overrun the budget.
+
+    The safety net of ``CNNClassifier(time_budget=...)``, whose plan already fits the
+    epochs into the budget: if the machine slows down, training stops after the epoch
+    when, at the pace of that epoch, less than half of the next one would end within
+    ``seconds`` of the start of the fit. The epoch row then records
+    ``time_budget_stop=True``; the fit ends as after early stopping (no warning, the best
+    weights restored with ``keep_best``). Only an estimator's fit has a start time:
+    elsewhere this callback does nothing.
+
+    Parameters
+    ----------
+    seconds : float
+        The time budget of the whole fit.
+
+    Examples
+    --------
+    >>> from cnn_estimators.callbacks import TimeBudget
+    >>> TimeBudget(60).seconds
+    60
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def on_epoch_begin(self, net: Any, **kwargs: Any) -> None:
+        self.epoch_started_ = _plan._clock()
+        self.epochs_ = getattr(self, "epochs_", 0) + 1
+
+    def on_train_begin(self, net: Any, **kwargs: Any) -> None:
+        self.epochs_ = 0
+
+    def on_epoch_end(self, net: Any, **kwargs: Any) -> None:
+        run = _current_fit(net)
+        if run is None or (run.loop_epochs is not None and self.epochs_ >= run.loop_epochs):
+            return  # outside a fit, or its last epoch
+        now = _plan._clock()
+        epoch = now - self.epoch_started_
+        if now - run.started + epoch / 2 > self.seconds:
+            net.history.record("time_budget_stop", True)
+            run.budget_stopped = True
+            raise KeyboardInterrupt  # how skorch's callbacks end training
 
 
 class LRSchedule(LRScheduler):

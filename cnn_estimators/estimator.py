@@ -25,6 +25,7 @@ from ._loop import (
     TrainingInterrupted,
 )
 from ._params import OPTIMIZERS, PRECISIONS, ParamsMixin
+from ._plan import PlanMixin
 from ._precision import PrecisionMixin
 from ._precision import _one_channel_as_channels_last as _one_channel_as_channels_last
 from ._predict import PredictMixin
@@ -64,6 +65,7 @@ __all__ = [
 class CNNClassifier(
     SklearnCompatMixin,
     ParamsMixin,
+    PlanMixin,
     ComponentsMixin,
     InputMixin,
     SplitMixin,
@@ -101,9 +103,23 @@ class CNNClassifier(
     lr : float, default=1e-3
         Learning rate.
     max_epochs : int, default=10
-        Number of passes over the training data.
+        Number of passes over the training data (see ``min_steps`` and ``time_budget``).
     batch_size : int, default=128
         Images per batch; -1 means the whole training set.
+    min_steps : int or None, default=None
+        The fewest optimizer steps to train: when ``max_epochs`` epochs of the training
+        part make fewer, the fit trains ``ceil(min_steps / steps_per_epoch)`` epochs, so
+        that a recipe tuned on a large data set keeps its number of steps on a subset.
+    time_budget : float or None, default=None
+        Seconds the whole ``fit`` may take (counted from the start of training
+        preparation, after the input checks). Before training, a few training and
+        validation steps are timed on copies of the network (the result of a seeded fit
+        does not change), and the fit trains as many epochs (at least one) as fit in 95% of
+        the time left; ``max_epochs`` and ``min_steps`` are then ignored. Should the
+        machine slow down, training stops at the end of an epoch when less than half of
+        the next one would fit (``time_budget_stop`` in its ``history_`` row). Each
+        ``partial_fit`` call gets its own budget; a resumed run keeps its plan. Each
+        epoch row of ``history_`` records ``planned_epochs`` and ``planned_by``.
     image_shape : tuple (C, H, W), default=None
         Shape of flat (n_samples, n_features) rows. When None it is inferred: a square
         number is one channel (784 → 1×28×28), three times a square is RGB (3072 → 3×32×32).
@@ -256,6 +272,8 @@ class CNNClassifier(
         lr: float = 1e-3,
         max_epochs: int = 10,
         batch_size: int = 128,
+        min_steps: Any = None,
+        time_budget: Any = None,
         image_shape: Any = None,
         validation_fraction: float = 0.1,
         early_stopping: bool = False,
@@ -311,6 +329,8 @@ class CNNClassifier(
             torch_load_kwargs=torch_load_kwargs,
             **kwargs,
         )
+        self.min_steps = min_steps
+        self.time_budget = time_budget
         self.image_shape = image_shape
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
@@ -384,7 +404,10 @@ class CNNClassifier(
         )
 
     def partial_fit(self, X, y=None, classes=None, sample_weight=None, **fit_params):
-        """Train for ``max_epochs`` more epochs without re-initialising (skorch semantics).
+        """Train more epochs without re-initialising (skorch semantics).
+
+        Each call plans its own epochs: ``max_epochs``, raised to ``min_steps``, or as
+        many as fit in ``time_budget``.
 
         The first call initialises the network; ``classes`` (or the ``classes`` parameter)
         must then list every label that later calls may bring.
@@ -438,7 +461,9 @@ class CNNClassifier(
                     if "optimizer" in stale:
                         self._initialize_optimizer()
                 dataset = self._maybe_cache_features(kind, dataset, probe, y_enc, weights)
-                self._train(self._keep_on_device(dataset), y_enc, fit_params)
+                dataset = self._keep_on_device(dataset)
+                fit_params = self._plan_fit(dataset, y_enc, fit_params)  # epochs, schedule
+                self._train(dataset, y_enc, fit_params)
         finally:
             self._close_run(run)
         # 6. the fitted attributes

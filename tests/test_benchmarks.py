@@ -80,6 +80,8 @@ def _run_benchmark(script: str, *args: str, timeout: int = 300) -> subprocess.Co
         ("time_to_accuracy.py", "| images | hand fashion_cnn epoch s | factory fit s |"),
         ("layouts.py", "| layout | forward MMAC/image | seed | fit s | validation accuracy |"),
         ("efficiency.py", "| images | epoch s (median) | ms/image | vs smallest |"),
+        ("subset_recipes.py", "| model | min_steps | epochs | optimizer steps |"),
+        ("time_budget.py", "| time_budget s | planned epochs | epochs run |"),
     ],
 )
 def test_other_benchmarks_tiny(script, header):

@@ -456,6 +456,38 @@ INVALID_PARAMS = [
         id="max_epochs=0",
     ),
     pytest.param(
+        {"min_steps": 0},
+        ValueError,
+        _must_be("min_steps", "None or an int in the range [1, inf)", 0)
+        + r"\. None trains max_epochs epochs\.",
+        id="min_steps=0",
+    ),
+    pytest.param(
+        {"min_steps": 2.5},
+        ValueError,
+        _must_be("min_steps", "None or an int in the range [1, inf)", 2.5),
+        id="min_steps=2.5",
+    ),
+    pytest.param(
+        {"time_budget": -1},
+        ValueError,
+        _must_be("time_budget", "None or a float in the range (0, inf)", -1)
+        + r"\. Give the seconds the fit may take, e\.g\. time_budget=60\.0, or None\.",
+        id="time_budget=-1",
+    ),
+    pytest.param(
+        {"time_budget": "10"},
+        ValueError,
+        _must_be("time_budget", "None or a float in the range (0, inf)", "10"),
+        id="time_budget='10'",
+    ),
+    pytest.param(
+        {"time_budget": float("inf")},
+        ValueError,
+        _must_be("time_budget", "None or a float in the range (0, inf)", float("inf")),
+        id="time_budget=inf",
+    ),
+    pytest.param(
         {"batch_size": 0},
         ValueError,
         _must_be("batch_size", "an int in the range [1, inf) or -1 (the whole data set)", 0),

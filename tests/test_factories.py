@@ -17,7 +17,14 @@ from cnn_estimators import (
     make_mnist_cnn,
     make_resnet18_classifier,
 )
-from cnn_estimators.factories import CIFAR10_MEAN, FASHION_MNIST_MEAN, MNIST_MEAN
+from cnn_estimators._plan import plan_epochs
+from cnn_estimators.factories import (
+    _FAST_MIN_STEPS,
+    _FAST_V2_MIN_STEPS,
+    CIFAR10_MEAN,
+    FASHION_MNIST_MEAN,
+    MNIST_MEAN,
+)
 
 FACTORIES = [
     make_mlp,
@@ -163,3 +170,35 @@ def test_fast_fashion_mnist_recipe_trains(monkeypatch):
     assert type(est.module_).__name__ == "FastCNNV2"
     assert dict(est.callbacks_)["lr_scheduler"].lr_scheduler_.total_steps == 2 * 4
     assert est.predict_proba(X).shape == (64, 2)
+
+
+@pytest.mark.parametrize(
+    ("factory", "floor"),
+    [(make_fashion_mnist_cnn, _FAST_V2_MIN_STEPS), (make_fast_cnn, _FAST_MIN_STEPS)],
+)
+def test_onecycle_recipes_keep_4_epochs_on_the_full_data_and_a_floor_on_a_subset(factory, floor):
+    est = factory()
+    assert est.min_steps == floor and est.max_epochs == 4
+    # all 60,000 Fashion-MNIST images, and their training part with validation_fraction=0.1
+    for n_train in (60_000, 54_000):
+        plan = plan_epochs(
+            n_train=n_train,
+            batch_size=est.batch_size,
+            max_epochs=est.max_epochs,
+            min_steps=est.min_steps,
+        )
+        assert (plan.epochs, plan.planned_by) == (4, "max_epochs"), n_train
+    # a fold of 5-fold cross-validation on 5,000 images: 4,000 images, 3,600 trained on
+    plan = plan_epochs(
+        n_train=3_600, batch_size=est.batch_size, max_epochs=4, min_steps=est.min_steps
+    )
+    assert plan.planned_by == "min_steps"
+    assert floor <= plan.epochs * plan.steps_per_epoch < floor + plan.steps_per_epoch
+
+
+def test_max_epochs_given_to_a_factory_replaces_its_floor():
+    assert make_fast_cnn(max_epochs=6).min_steps is None
+    assert make_fashion_mnist_cnn(max_epochs=6, min_steps=50).min_steps == 50
+    assert make_fashion_mnist_cnn(min_steps=None).min_steps is None
+    assert make_fashion_mnist_cnn(recipe="course").min_steps is None
+    assert make_cifar_cnn().min_steps is None and make_mnist_cnn().min_steps is None
