@@ -22,9 +22,17 @@ from _common import command_line, load_fashion_mnist_or_skip, print_environment
 def epoch_seconds(module, X, y, train_transform, eval_transform, batch_size):
     from cnn_estimators import CNNClassifier
 
-    est = CNNClassifier(module, max_epochs=1, batch_size=batch_size, validation_fraction=0,
-                        random_state=0, device="cpu", train_transform=train_transform,
-                        eval_transform=eval_transform, progress_bar=False)
+    est = CNNClassifier(
+        module,
+        max_epochs=1,
+        batch_size=batch_size,
+        validation_fraction=0,
+        random_state=0,
+        device="cpu",
+        train_transform=train_transform,
+        eval_transform=eval_transform,
+        progress_bar=False,
+    )
     start = time.perf_counter()
     est.fit(X, y)
     return time.perf_counter() - start
@@ -37,8 +45,9 @@ def compare(name, module, X, y, preset, norm, repeats, batch_size):
     epoch_seconds(module, X[:256], y[:256], None, normalize(norm), batch_size)  # warm-up
     for _ in range(repeats):
         plain.append(epoch_seconds(module, X, y, None, normalize(norm), batch_size))
-        augmented.append(epoch_seconds(module, X, y, augmentation(preset), normalize(norm),
-                                       batch_size))
+        augmented.append(
+            epoch_seconds(module, X, y, augmentation(preset), normalize(norm), batch_size)
+        )
     p, a = statistics.median(plain), statistics.median(augmented)
     print(f"| {name} | {len(X)} | {preset!r} | {p:.2f} | {a:.2f} | {a / p:.3f} |", flush=True)
     return a / p
@@ -61,13 +70,31 @@ def main(argv=None):
     print("| data / network | images | preset | plain epoch s | augmented epoch s | ratio |")
     print("|---|---|---|---|---|---|")
     ratios = [
-        compare("Fashion-MNIST / fashion_cnn", "fashion_cnn", data.X_train, data.y_train,
-                "fashion_mnist", "fashion_mnist", args.repeats, 128),
-        compare("random 3x32x32 / cifar_cnn", "cifar_cnn", X_rgb, y_rgb, "cifar10", "cifar10",
-                args.repeats, 128),
+        compare(
+            "Fashion-MNIST / fashion_cnn",
+            "fashion_cnn",
+            data.X_train,
+            data.y_train,
+            "fashion_mnist",
+            "fashion_mnist",
+            args.repeats,
+            128,
+        ),
+        compare(
+            "random 3x32x32 / cifar_cnn",
+            "cifar_cnn",
+            X_rgb,
+            y_rgb,
+            "cifar10",
+            "cifar10",
+            args.repeats,
+            128,
+        ),
     ]
-    print(f"\nworst ratio {max(ratios):.3f} (target <= 1.30); medians of {args.repeats} "
-          "interleaved repeats")
+    print(
+        f"\nworst ratio {max(ratios):.3f} (target <= 1.30); medians of {args.repeats} "
+        "interleaved repeats"
+    )
 
 
 if __name__ == "__main__":

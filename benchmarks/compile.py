@@ -23,9 +23,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=10000)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--model", default=None,
-                        help='a registered network (fashion_cnn; mlp with --tiny), or "default": '
-                             "make_fashion_mnist_cnn()")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help='a registered network (fashion_cnn; mlp with --tiny), or "default": '
+        "make_fashion_mnist_cnn()",
+    )
     parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args(argv)
     if args.tiny:
@@ -38,16 +41,26 @@ def main(argv=None):
 
     data = load_fashion_mnist_or_skip(args.n_train, 100)
     if args.model == "default":
-        print(f"make_fashion_mnist_cnn() with its recipe, {args.n_train} images, "
-              f"{args.epochs} epochs, no validation\n")
+        print(
+            f"make_fashion_mnist_cnn() with its recipe, {args.n_train} images, "
+            f"{args.epochs} epochs, no validation\n"
+        )
     else:
-        print(f"{args.model}, {args.n_train} images, {args.epochs} epochs, batch 128, Adam, "
-              "no validation\n")
+        print(
+            f"{args.model}, {args.n_train} images, {args.epochs} epochs, batch 128, Adam, "
+            "no validation\n"
+        )
     print("| compile | fit s | first epoch s | later epochs s (median) | predict_proba s |")
     print("|---|---|---|---|---|")
     for compile_ in (False, True):
-        common = dict(max_epochs=args.epochs, validation_fraction=0, random_state=0,
-                      device="cpu", progress_bar=False, compile=compile_)
+        common = dict(
+            max_epochs=args.epochs,
+            validation_fraction=0,
+            random_state=0,
+            device="cpu",
+            progress_bar=False,
+            compile=compile_,
+        )
         if args.model == "default":
             est = make_fashion_mnist_cnn(**common)
         else:
@@ -59,8 +72,11 @@ def main(argv=None):
         est.predict_proba(data.X_train)
         predict_s = time.perf_counter() - start
         durations = list(est.history_[:, "dur"])
-        print(f"| {compile_} | {fit_s:.1f} | {durations[0]:.2f} | "
-              f"{statistics.median(durations[1:]):.2f} | {predict_s:.2f} |", flush=True)
+        print(
+            f"| {compile_} | {fit_s:.1f} | {durations[0]:.2f} | "
+            f"{statistics.median(durations[1:]):.2f} | {predict_s:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

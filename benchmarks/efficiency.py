@@ -78,8 +78,9 @@ def _median_seconds(function, repeats: int = 5) -> float:
 Pass = tuple[float, float]
 
 
-def convolution_kernel_times(module: nn.Module, batch: int, image_shape: tuple[int, ...],
-                             dtype: torch.dtype) -> list[tuple[str, dict[str, Pass]]]:
+def convolution_kernel_times(
+    module: nn.Module, batch: int, image_shape: tuple[int, ...], dtype: torch.dtype
+) -> list[tuple[str, dict[str, Pass]]]:
     """Time the training convolutions of ``module`` alone, each at its own shapes.
 
     One forward pass of ``batch`` zero images records each convolution's input shape and
@@ -93,8 +94,9 @@ def convolution_kernel_times(module: nn.Module, batch: int, image_shape: tuple[i
     def record(conv, args):
         seen.append((conv, args[0].shape, args[0].requires_grad))
 
-    hooks = [m.register_forward_pre_hook(record)
-             for m in module.modules() if isinstance(m, nn.Conv2d)]
+    hooks = [
+        m.register_forward_pre_hook(record) for m in module.modules() if isinstance(m, nn.Conv2d)
+    ]
     training = module.training
     try:
         with torch.enable_grad():
@@ -106,8 +108,10 @@ def convolution_kernel_times(module: nn.Module, batch: int, image_shape: tuple[i
     timed = []
     for conv, shape, input_grad in seen:
         passes = _time_convolution(conv, shape, dtype, input_grad, conv.weight.requires_grad)
-        name = (f"{conv.in_channels}->{conv.out_channels}, {'x'.join(map(str, conv.kernel_size))}"
-                f" stride {conv.stride[0]}, input {'x'.join(map(str, shape[2:]))}")
+        name = (
+            f"{conv.in_channels}->{conv.out_channels}, {'x'.join(map(str, conv.kernel_size))}"
+            f" stride {conv.stride[0]}, input {'x'.join(map(str, shape[2:]))}"
+        )
         timed.append((name, passes))
     return timed
 
@@ -117,8 +121,9 @@ def kernel_seconds(timed: list[tuple[str, dict[str, Pass]]]) -> float:
     return sum(seconds for _, passes in timed for _, seconds in passes.values())
 
 
-def _time_convolution(conv: nn.Conv2d, shape: torch.Size, dtype: torch.dtype,
-                      input_grad: bool, weight_grad: bool) -> dict[str, Pass]:
+def _time_convolution(
+    conv: nn.Conv2d, shape: torch.Size, dtype: torch.dtype, input_grad: bool, weight_grad: bool
+) -> dict[str, Pass]:
     """The training passes of ``conv`` alone: name -> (FLOPs, seconds)."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -132,14 +137,19 @@ def _time_convolution(conv: nn.Conv2d, shape: torch.Size, dtype: torch.dtype,
     y = nn.functional.conv2d(x, w, None, conv.stride, conv.padding, conv.dilation, conv.groups)
     grad = torch.randn_like(y)
     backward = torch.ops.aten.convolution_backward
-    calls = {"forward": lambda: nn.functional.conv2d(
-        x, w, None, conv.stride, conv.padding, conv.dilation, conv.groups)}
+    calls = {
+        "forward": lambda: nn.functional.conv2d(
+            x, w, None, conv.stride, conv.padding, conv.dilation, conv.groups
+        )
+    }
     if input_grad:
-        calls["input gradient"] = lambda: backward(grad, x, w, None, *settings,
-                                                   [True, False, False])
+        calls["input gradient"] = lambda: backward(
+            grad, x, w, None, *settings, [True, False, False]
+        )
     if weight_grad:
-        calls["weight gradient"] = lambda: backward(grad, x, w, None, *settings,
-                                                    [False, True, False])
+        calls["weight gradient"] = lambda: backward(
+            grad, x, w, None, *settings, [False, True, False]
+        )
     passes = {}
     for name, call in calls.items():
         with FlopCounterMode(display=False) as counter:
@@ -151,23 +161,30 @@ def _time_convolution(conv: nn.Conv2d, shape: torch.Size, dtype: torch.dtype,
 def print_kernel_table(timed: list[tuple[str, dict[str, Pass]]], reference: float):
     """One row per convolution: GFLOP/s of each pass and its share of the kernels' time."""
     total = kernel_seconds(timed)
-    print("| convolution | forward GFLOP/s | input gradient GFLOP/s | weight gradient GFLOP/s "
-          "| all passes / matmul | share of the convolutions' time |")
+    print(
+        "| convolution | forward GFLOP/s | input gradient GFLOP/s | weight gradient GFLOP/s "
+        "| all passes / matmul | share of the convolutions' time |"
+    )
     print("|---|---|---|---|---|---|")
     for name, passes in timed:
-        rates = [f"{passes[key][0] / passes[key][1] / 1e9:.0f}" if key in passes
-                 else "(not needed)" for key in ("forward", "input gradient", "weight gradient")]
+        rates = [
+            f"{passes[key][0] / passes[key][1] / 1e9:.0f}" if key in passes else "(not needed)"
+            for key in ("forward", "input gradient", "weight gradient")
+        ]
         flops = sum(f for f, _ in passes.values())
         seconds = kernel_seconds([(name, passes)])
-        print(f"| {name} | {' | '.join(rates)} | {flops / seconds / reference:.2f} | "
-              f"{seconds / total:.2f} |")
+        print(
+            f"| {name} | {' | '.join(rates)} | {flops / seconds / reference:.2f} | "
+            f"{seconds / total:.2f} |"
+        )
 
 
 def fit_epoch_seconds(module: str, X_u8: np.ndarray, y: np.ndarray, epochs: int):
     from cnn_estimators import CNNClassifier, make_fashion_mnist_cnn
 
-    common = dict(max_epochs=epochs, validation_fraction=0, random_state=0, device="cpu",
-                  progress_bar=False)
+    common = dict(
+        max_epochs=epochs, validation_fraction=0, random_state=0, device="cpu", progress_bar=False
+    )
     if module == "default":  # make_fashion_mnist_cnn() as it is, validation off
         est = make_fashion_mnist_cnn(**common)
     elif module.startswith("layout:"):  # a layouts.py network, the factory's recipe
@@ -197,8 +214,9 @@ def print_breakdown(X_u8: np.ndarray, y: np.ndarray, batches: int) -> None:
 
     from cnn_estimators import make_fashion_mnist_cnn
 
-    est = make_fashion_mnist_cnn(max_epochs=1, validation_fraction=0, random_state=0,
-                                 device="cpu", progress_bar=False)
+    est = make_fashion_mnist_cnn(
+        max_epochs=1, validation_fraction=0, random_state=0, device="cpu", progress_bar=False
+    )
     n = min(len(X_u8), batches * est.batch_size)
     est.fit(X_u8[:n], y[:n])  # warm-up: kernels chosen, memory allocated once
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -218,19 +236,23 @@ def print_breakdown(X_u8: np.ndarray, y: np.ndarray, batches: int) -> None:
         else:
             shares["everything else"] += event.self_cpu_time_total
     total = sum(shares.values())
-    print(f"one fit of 1 epoch on {n} images (batch {est.batch_size}), precision "
-          f"{est.precision_}; share of the self CPU time of the aten operators (Python "
-          "time left out; the fit's weight initialisation and uint8 scaling are in "
-          "'everything else')\n")
+    print(
+        f"one fit of 1 epoch on {n} images (batch {est.batch_size}), precision "
+        f"{est.precision_}; share of the self CPU time of the aten operators (Python "
+        "time left out; the fit's weight initialisation and uint8 scaling are in "
+        "'everything else')\n"
+    )
     print("| operators | ms | share |")
     print("|---|---|---|")
     for name, micros in shares.items():
         print(f"| {name} | {micros / 1e3:.1f} | {micros / total:.3f} |")
     flops = training_flops_per_image(est, X_u8) * n
-    print(f"\nThe counted FLOPs ({flops / 1e9:.1f} G, almost all in convolutions) over the "
-          f"convolutions' time alone: {flops / (shares['convolution'] / 1e6) / 1e9:.1f} GFLOP/s; "
-          f"over all operators: {flops / (total / 1e6) / 1e9:.1f} GFLOP/s (profiled, so a "
-          "little slower than unprofiled)")
+    print(
+        f"\nThe counted FLOPs ({flops / 1e9:.1f} G, almost all in convolutions) over the "
+        f"convolutions' time alone: {flops / (shares['convolution'] / 1e6) / 1e9:.1f} GFLOP/s; "
+        f"over all operators: {flops / (total / 1e6) / 1e9:.1f} GFLOP/s (profiled, so a "
+        "little slower than unprofiled)"
+    )
 
 
 def main(argv=None):
@@ -239,10 +261,19 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--matmul-n", type=int, default=2048)
-    parser.add_argument("--layouts", nargs="*", default=[], choices=list(LAYOUTS),
-                        help="also measure these layouts.py networks (default: none)")
-    parser.add_argument("--profile-batches", type=int, default=20,
-                        help="training batches profiled for the breakdown (default: 20)")
+    parser.add_argument(
+        "--layouts",
+        nargs="*",
+        default=[],
+        choices=list(LAYOUTS),
+        help="also measure these layouts.py networks (default: none)",
+    )
+    parser.add_argument(
+        "--profile-batches",
+        type=int,
+        default=20,
+        help="training batches profiled for the breakdown (default: 20)",
+    )
     parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args(argv)
     if args.tiny:
@@ -255,9 +286,11 @@ def main(argv=None):
     n_small = min(args.sizes)
 
     print("## Training FLOP/s vs matmul FLOP/s\n")
-    print("| network | precision | fwd+bwd MFLOP/image | images/s | GFLOP/s | "
-          "fp32 matmul GFLOP/s | bf16 matmul GFLOP/s | ratio to the matmul of its precision | "
-          "bound: its convolutions alone |")
+    print(
+        "| network | precision | fwd+bwd MFLOP/image | images/s | GFLOP/s | "
+        "fp32 matmul GFLOP/s | bf16 matmul GFLOP/s | ratio to the matmul of its precision | "
+        "bound: its convolutions alone |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     modules = ["default", "default-float32", "fashion_cnn", "fast_cnn"]
     for module in [*modules, *(f"layout:{name}" for name in args.layouts)]:
@@ -270,8 +303,9 @@ def main(argv=None):
         rate = flops * n_small / seconds
         bf16 = est.precision_ == "bf16"
         reference = mm16 if bf16 else mm32
-        timed = convolution_kernel_times(est.module_, est.batch_size, X.shape[1:],
-                                         torch.bfloat16 if bf16 else torch.float32)
+        timed = convolution_kernel_times(
+            est.module_, est.batch_size, X.shape[1:], torch.bfloat16 if bf16 else torch.float32
+        )
         # all the network's counted FLOPs of a batch, in the time of its convolutions
         kernels = flops * est.batch_size / kernel_seconds(timed)
         if module == "default":
@@ -281,16 +315,23 @@ def main(argv=None):
             "default-float32": f'make_fashion_mnist_cnn(precision="float32"): {est.module}',
         }.get(module, module)
         if module.startswith("layout:"):
-            name = (f"layouts.py {module.removeprefix('layout:')}: `{est.module__layout}`, "
-                    "factory recipe")
-        print(f"| {name} | {est.precision_} | {flops / 1e6:.1f} | {n_small / seconds:.0f} | "
-              f"{rate / 1e9:.1f} | {mm32 / 1e9:.1f} | {mm16 / 1e9:.1f} | "
-              f"{rate / reference:.2f} | {kernels / reference:.2f} |", flush=True)
+            name = (
+                f"layouts.py {module.removeprefix('layout:')}: `{est.module__layout}`, "
+                "factory recipe"
+            )
+        print(
+            f"| {name} | {est.precision_} | {flops / 1e6:.1f} | {n_small / seconds:.0f} | "
+            f"{rate / 1e9:.1f} | {mm32 / 1e9:.1f} | {mm16 / 1e9:.1f} | "
+            f"{rate / reference:.2f} | {kernels / reference:.2f} |",
+            flush=True,
+        )
 
     print("\n## The default model's convolutions, each timed alone (the bound above)\n")
     print_kernel_table(default_kernels, default_reference)
-    print(f"\nbatch {default_batch}, channels-last tensors, its training precision; ratios "
-          "to the matmul of that precision measured beside the default model's fit")
+    print(
+        f"\nbatch {default_batch}, channels-last tensors, its training precision; ratios "
+        "to the matmul of that precision measured beside the default model's fit"
+    )
 
     print("\n## Where the training time of the default model goes (torch.profiler)\n")
     print_breakdown(X[:n_small], y[:n_small], args.profile_batches)

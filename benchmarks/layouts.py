@@ -41,15 +41,17 @@ LAYOUTS = {
 #: the layouts trained by default (the validation search of fast_cnn_v2)
 SEARCHED = list(LAYOUTS)
 #: wider networks, for their compute efficiency (efficiency.py --layouts), not searched
-LAYOUTS.update({
-    "v2_wide2x": "c64s2 c128 p c192 c192 p c384",
-    "v2_nopool14_128": "c32s2 c64s2 c128 c128 p c256",
-    "s2s2_192": "c64s2 c128s2 c192 c192 p c384",
-    "s2s2_256": "c64s2 c128s2 c256 c256 p c512",
-    # patch stems: most of the compute in wide 3x3 convolutions at 14x14 or 7x7
-    "patch4_256": "c256k4s4 c256 c256",
-    "patch2_128": "c128k2s2 c128 c128 c256k2s2 c256 c256",
-})
+LAYOUTS.update(
+    {
+        "v2_wide2x": "c64s2 c128 p c192 c192 p c384",
+        "v2_nopool14_128": "c32s2 c64s2 c128 c128 p c256",
+        "s2s2_192": "c64s2 c128s2 c192 c192 p c384",
+        "s2s2_256": "c64s2 c128s2 c256 c256 p c512",
+        # patch stems: most of the compute in wide 3x3 convolutions at 14x14 or 7x7
+        "patch4_256": "c256k4s4 c256 c256",
+        "patch2_128": "c128k2s2 c128 c128 c256k2s2 c256 c256",
+    }
+)
 
 
 def _parse_conv(token: str) -> tuple[int, int, int]:
@@ -82,8 +84,14 @@ class LayoutNet(nn.Module):
                     layers.append(ConvBNReLU(channels, out, stride=stride))
                 else:
                     layers += [
-                        nn.Conv2d(channels, out, kernel, stride, padding=kernel // 2 * (kernel % 2),
-                                  bias=False),
+                        nn.Conv2d(
+                            channels,
+                            out,
+                            kernel,
+                            stride,
+                            padding=kernel // 2 * (kernel % 2),
+                            bias=False,
+                        ),
                         nn.BatchNorm2d(out),
                         nn.ReLU(inplace=True),
                     ]
@@ -129,25 +137,35 @@ def main(argv=None):
     data = load_fashion_mnist_or_skip(args.n_train + args.n_valid, 100)
     order = np.random.default_rng(123).permutation(len(data.X_train))
     train, valid = order[: args.n_train], order[args.n_train :]
-    print(f"{args.n_train} training / {args.n_valid} validation images (both from the "
-          f"training set), {args.epochs} epochs, batch {args.batch_size}, peak lr {args.lr}, "
-          f"weight decay {args.weight_decay}\n")
+    print(
+        f"{args.n_train} training / {args.n_valid} validation images (both from the "
+        f"training set), {args.epochs} epochs, batch {args.batch_size}, peak lr {args.lr}, "
+        f"weight decay {args.weight_decay}\n"
+    )
     print("| layout | forward MMAC/image | seed | fit s | validation accuracy |")
     print("|---|---|---|---|---|")
     for name in args.layouts:
         for seed in args.seeds:
             est = make_fashion_mnist_cnn(
-                model=LayoutNet, module__layout=LAYOUTS[name], max_epochs=args.epochs,
-                lr=args.lr, optimizer__weight_decay=args.weight_decay,
-                batch_size=args.batch_size, validation_fraction=0, random_state=seed,
+                model=LayoutNet,
+                module__layout=LAYOUTS[name],
+                max_epochs=args.epochs,
+                lr=args.lr,
+                optimizer__weight_decay=args.weight_decay,
+                batch_size=args.batch_size,
+                validation_fraction=0,
+                random_state=seed,
                 progress_bar=False,
             )
             start = time.perf_counter()
             est.fit(data.X_train[train], data.y_train[train])
             fit_s = time.perf_counter() - start
             score = est.score(data.X_train[valid], data.y_train[valid])
-            print(f"| {name}: `{LAYOUTS[name]}` | {forward_macs(LAYOUTS[name]) / 1e6:.1f} | "
-                  f"{seed} | {fit_s:.1f} | {score:.4f} |", flush=True)
+            print(
+                f"| {name}: `{LAYOUTS[name]}` | {forward_macs(LAYOUTS[name]) / 1e6:.1f} | "
+                f"{seed} | {fit_s:.1f} | {score:.4f} |",
+                flush=True,
+            )
     print("\nfit times are of this run (noisy on a shared machine); compare accuracies")
 
 

@@ -50,16 +50,25 @@ def main(argv=None):
     print(f"command: {command_line()}\n")
     print_environment()
     env = dict(os.environ)
-    result = subprocess.run([sys.executable, "-c", CHILD, str(args.n), "mlp"],
-                            capture_output=True, text=True, env=env, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, str(args.n), "mlp"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     m = json.loads(result.stdout.strip().splitlines()[-1])
     mb = 1024 * 1024
     growth = m["after"] - m["before"]
-    print("| images | array MB | peak before fit MB | peak during fit MB | growth MB | "
-          "growth / array |")
+    print(
+        "| images | array MB | peak before fit MB | peak during fit MB | growth MB | "
+        "growth / array |"
+    )
     print("|---|---|---|---|---|---|")
-    print(f"| {args.n} x 3x32x32 uint8 | {m['array'] / mb:.0f} | {m['before'] / mb:.0f} | "
-          f"{m['after'] / mb:.0f} | {growth / mb:.0f} | {growth / m['array']:.2f} |")
+    print(
+        f"| {args.n} x 3x32x32 uint8 | {m['array'] / mb:.0f} | {m['before'] / mb:.0f} | "
+        f"{m['after'] / mb:.0f} | {growth / mb:.0f} | {growth / m['array']:.2f} |"
+    )
     print("\ntarget: growth / array < 2.0 (a float32 copy of the whole set would be 4.0)")
 
 

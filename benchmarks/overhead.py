@@ -97,9 +97,18 @@ def ours_fit(name, X_u8, y, epochs, **params):
 
     if name == "mlp":
         params["module__hidden_sizes"] = (1000,)
-    est = CNNClassifier(name, optimizer="adam", lr=1e-3, batch_size=BATCH, max_epochs=epochs,
-                        validation_fraction=0, random_state=0, device="cpu",
-                        progress_bar=False, **params)
+    est = CNNClassifier(
+        name,
+        optimizer="adam",
+        lr=1e-3,
+        batch_size=BATCH,
+        max_epochs=epochs,
+        validation_fraction=0,
+        random_state=0,
+        device="cpu",
+        progress_bar=False,
+        **params,
+    )
     start = time.perf_counter()
     est.fit(X_u8, y)
     return (time.perf_counter() - start) / epochs, est
@@ -113,10 +122,20 @@ def skorch_fit(name, X_u8, y, epochs):
     torch.manual_seed(0)
     kwargs = {"module__hidden_sizes": (1000,)} if name == "mlp" else {}
     net = NeuralNetClassifier(
-        get_model, module__name=name, module__in_channels=1, module__num_classes=10,
-        module__input_size=(28, 28), criterion=nn.CrossEntropyLoss,
-        optimizer=torch.optim.Adam, lr=1e-3, batch_size=BATCH, max_epochs=epochs,
-        train_split=None, iterator_train__shuffle=True, verbose=0, **kwargs,
+        get_model,
+        module__name=name,
+        module__in_channels=1,
+        module__num_classes=10,
+        module__input_size=(28, 28),
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        batch_size=BATCH,
+        max_epochs=epochs,
+        train_split=None,
+        iterator_train__shuffle=True,
+        verbose=0,
+        **kwargs,
     )
     X = X_u8.astype(np.float32) / 255
     start = time.perf_counter()
@@ -160,11 +179,19 @@ def ours_predict(est, X):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=20000)
-    parser.add_argument("--epochs", type=int, default=2,
-                        help="epochs per fit; the per-epoch time is the fit time / epochs")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=2,
+        help="epochs per fit; the per-epoch time is the fit time / epochs",
+    )
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--predict-repeats", type=int, default=5,
-                        help="interleaved predictions per repeat (default: 5)")
+    parser.add_argument(
+        "--predict-repeats",
+        type=int,
+        default=5,
+        help="interleaved predictions per repeat (default: 5)",
+    )
     parser.add_argument("--models", nargs="+", default=["mlp", "fashion_cnn"])
     parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args(argv)
@@ -174,10 +201,12 @@ def main(argv=None):
     print_environment()
     data = load_fashion_mnist_or_skip(args.n_train, 100)
     X, y = data.X_train, data.y_train
-    print("| model | hand s/epoch | CNNClassifier s/epoch | skorch s/epoch | "
-          "CNNClassifier / hand | CNNClassifier unfused / hand | skorch / hand | "
-          "predict_proba throughput / hand | on float32 input: predict_proba throughput / "
-          "hand | predict_proba(uint8) throughput / hand on float32 |")
+    print(
+        "| model | hand s/epoch | CNNClassifier s/epoch | skorch s/epoch | "
+        "CNNClassifier / hand | CNNClassifier unfused / hand | skorch / hand | "
+        "predict_proba throughput / hand | on float32 input: predict_proba throughput / "
+        "hand | predict_proba(uint8) throughput / hand on float32 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     X_float = X.astype(np.float32) / 255  # the same images in [0, 1], C-ordered
     order = np.random.default_rng(0)  # the order of the prediction loops in each round
@@ -208,18 +237,23 @@ def main(argv=None):
                     pred[key].append(loops[key]())
         m = {k: statistics.median(v) for k, v in times.items()}
         p = {k: statistics.median(v) for k, v in pred.items()}
-        print(f"| {name} | {m['hand']:.2f} | {m['ours']:.2f} | {m['skorch']:.2f} | "
-              f"{m['ours'] / m['hand']:.3f} | {m['unfused'] / m['hand']:.3f} | "
-              f"{m['skorch'] / m['hand']:.3f} | "
-              f"{p['hand'] / p['ours']:.3f} | {p['hand_float'] / p['ours_float']:.3f} | "
-              f"{p['hand_float'] / p['ours']:.3f} |", flush=True)
-    print(f"\n{args.n_train} Fashion-MNIST images, {args.epochs} epoch(s) per fit (fit time / "
-          f"epochs), medians of {args.repeats} interleaved repeats; predictions: medians of "
-          f"{args.repeats} x {args.predict_repeats} rounds of the four loops in shuffled "
-          "order; both loops of a column get the same input (uint8 images, or the same "
-          "images as float32 in [0, 1]), except the last column: predict_proba from uint8 "
-          "against the hand loop given float32 images scaled before its timer; throughput "
-          "ratio > 1 means faster than hand")
+        print(
+            f"| {name} | {m['hand']:.2f} | {m['ours']:.2f} | {m['skorch']:.2f} | "
+            f"{m['ours'] / m['hand']:.3f} | {m['unfused'] / m['hand']:.3f} | "
+            f"{m['skorch'] / m['hand']:.3f} | "
+            f"{p['hand'] / p['ours']:.3f} | {p['hand_float'] / p['ours_float']:.3f} | "
+            f"{p['hand_float'] / p['ours']:.3f} |",
+            flush=True,
+        )
+    print(
+        f"\n{args.n_train} Fashion-MNIST images, {args.epochs} epoch(s) per fit (fit time / "
+        f"epochs), medians of {args.repeats} interleaved repeats; predictions: medians of "
+        f"{args.repeats} x {args.predict_repeats} rounds of the four loops in shuffled "
+        "order; both loops of a column get the same input (uint8 images, or the same "
+        "images as float32 in [0, 1]), except the last column: predict_proba from uint8 "
+        "against the hand loop given float32 images scaled before its timer; throughput "
+        "ratio > 1 means faster than hand"
+    )
 
 
 if __name__ == "__main__":

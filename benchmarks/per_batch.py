@@ -50,9 +50,17 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     X = rng.integers(0, 256, size=(args.n_train, 28, 28), dtype=np.uint8)
     y = rng.integers(0, 10, size=args.n_train)
-    est = CNNClassifier(Linear784, max_epochs=args.epochs, batch_size=128, optimizer="adam",
-                        optimizer__fused=False, validation_fraction=0, random_state=0,
-                        progress_bar=False, device="cpu")
+    est = CNNClassifier(
+        Linear784,
+        max_epochs=args.epochs,
+        batch_size=128,
+        optimizer="adam",
+        optimizer__fused=False,
+        validation_fraction=0,
+        random_state=0,
+        progress_bar=False,
+        device="cpu",
+    )
     est.fit(X[:256], y[:256])  # warm-up
     durations = []
     for _ in range(args.fits):
@@ -63,8 +71,10 @@ def main(argv=None):
     print(f"package: {cnn_estimators.__file__}")
     print("| images | batches/epoch | epochs timed | median epoch ms | us per batch |")
     print("|---|---|---|---|---|")
-    print(f"| {args.n_train} | {batches} | {len(durations)} | {1000 * epoch:.1f} | "
-          f"{1e6 * epoch / batches:.0f} |")
+    print(
+        f"| {args.n_train} | {batches} | {len(durations)} | {1000 * epoch:.1f} | "
+        f"{1e6 * epoch / batches:.0f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-train", type=int, default=60000)
     parser.add_argument("--n-test", type=int, default=10000)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="factory fits, with random_state 0, 1, ... (default: 3)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="factory fits, with random_state 0, 1, ... (default: 3)",
+    )
     parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args(argv)
     extra = {}
@@ -60,21 +64,31 @@ def main(argv=None):
     hand_cl.append(hand_fit("fashion_cnn", X, y, 1, channels_last=True)[0])
     h, f = statistics.median(hand), statistics.median(fits)
     h_cl = statistics.median(hand_cl)
-    print(f"make_fashion_mnist_cnn(): {est.module}, {est.max_epochs} epochs, "
-          f"optimizer {est.optimizer}, lr {est.lr}, schedule {est.lr_schedule}, "
-          f"precision {est.precision} ({est.precision_}), batch {est.batch_size}, "
-          f"validation_fraction {est.validation_fraction}\n")
-    print("| images | hand fashion_cnn epoch s | factory fit s | fit / hand epoch | "
-          "test accuracy (random_state 0, 1, ...) | hand epoch s, channels-last strides | "
-          "fit / that epoch |")
+    print(
+        f"make_fashion_mnist_cnn(): {est.module}, {est.max_epochs} epochs, "
+        f"optimizer {est.optimizer}, lr {est.lr}, schedule {est.lr_schedule}, "
+        f"precision {est.precision} ({est.precision_}), batch {est.batch_size}, "
+        f"validation_fraction {est.validation_fraction}\n"
+    )
+    print(
+        "| images | hand fashion_cnn epoch s | factory fit s | fit / hand epoch | "
+        "test accuracy (random_state 0, 1, ...) | hand epoch s, channels-last strides | "
+        "fit / that epoch |"
+    )
     print("|---|---|---|---|---|---|---|")
-    print(f"| {args.n_train} | {h:.1f} | {f:.1f} | {f / h:.2f} | "
-          f"{', '.join(f'{s:.4f}' for s in scores)} | {h_cl:.1f} | {f / h_cl:.2f} |")
-    print(f"\nhand epochs: {', '.join(f'{t:.1f}' for t in hand)} s; with channels-last "
-          f"strides: {', '.join(f'{t:.1f}' for t in hand_cl)} s; "
-          f"factory fits: {', '.join(f'{t:.1f}' for t in fits)} s")
-    print("target: fit / hand epoch <= 2.0 and test accuracy >= 0.920 (the hand epoch of "
-          "the plain loop)")
+    print(
+        f"| {args.n_train} | {h:.1f} | {f:.1f} | {f / h:.2f} | "
+        f"{', '.join(f'{s:.4f}' for s in scores)} | {h_cl:.1f} | {f / h_cl:.2f} |"
+    )
+    print(
+        f"\nhand epochs: {', '.join(f'{t:.1f}' for t in hand)} s; with channels-last "
+        f"strides: {', '.join(f'{t:.1f}' for t in hand_cl)} s; "
+        f"factory fits: {', '.join(f'{t:.1f}' for t in fits)} s"
+    )
+    print(
+        "target: fit / hand epoch <= 2.0 and test accuracy >= 0.920 (the hand epoch of "
+        "the plain loop)"
+    )
 
 
 if __name__ == "__main__":

@@ -30,12 +30,18 @@ def main(argv=None):
     from cnn_estimators.transforms import augmentation
 
     data = load_fashion_mnist_or_skip(args.n_train, args.n_test)
-    est = make_fashion_mnist_cnn(max_epochs=args.epochs, random_state=0, progress_bar=False,
-                                 train_transform=augmentation("fashion_mnist"))
+    est = make_fashion_mnist_cnn(
+        max_epochs=args.epochs,
+        random_state=0,
+        progress_bar=False,
+        train_transform=augmentation("fashion_mnist"),
+    )
     start = time.perf_counter()
     est.fit(data.X_train, data.y_train)
-    print(f"fit: {time.perf_counter() - start:.1f} s ({args.n_train} images, "
-          f"{args.epochs} epochs, fashion_cnn with flip + 2-px crop augmentation)\n")
+    print(
+        f"fit: {time.perf_counter() - start:.1f} s ({args.n_train} images, "
+        f"{args.epochs} epochs, fashion_cnn with flip + 2-px crop augmentation)\n"
+    )
     print("| tta | views | test accuracy | predict s | cost vs plain |")
     print("|---|---|---|---|---|")
     base = None
@@ -45,8 +51,9 @@ def main(argv=None):
         acc = est.score(data.X_test, data.y_test)
         seconds = time.perf_counter() - start
         base = base or seconds
-        print(f"| {tta} | {views} | {acc:.4f} | {seconds:.2f} | {seconds / base:.2f}x |",
-              flush=True)
+        print(
+            f"| {tta} | {views} | {acc:.4f} | {seconds:.2f} | {seconds / base:.2f}x |", flush=True
+        )
 
 
 if __name__ == "__main__":

@@ -79,7 +79,7 @@ def _run_benchmark(script: str, *args: str, timeout: int = 300) -> subprocess.Co
         ("compile.py", "| compile | fit s | first epoch s |"),
         ("time_to_accuracy.py", "| images | hand fashion_cnn epoch s | factory fit s |"),
         ("layouts.py", "| layout | forward MMAC/image | seed | fit s | validation accuracy |"),
-        ("efficiency.py", "| images | epoch s (median) | ms/image | vs smallest |"),
+        ("per_batch.py", "| images | batches/epoch | epochs timed | median epoch ms |"),
         ("subset_recipes.py", "| model | min_steps | epochs | optimizer steps |"),
         ("time_budget.py", "| time_budget s | planned epochs | epochs run |"),
     ],
@@ -107,13 +107,20 @@ def test_efficiency_measures_layouts_and_breaks_the_time_down():
     assert result.returncode == 0, output[-3000:]
     if SKIP_MESSAGE in result.stdout:
         pytest.skip("efficiency.py found no Fashion-MNIST (apt-get install dataset-fashion-mnist)")
+    # efficiency.py's tiny run with layouts: its default tables, and the layouts' rows
+    assert "| images | epoch s (median) | ms/image | vs smallest |" in result.stdout
     rows = [line for line in result.stdout.splitlines() if line.startswith("| layouts.py ")]
     assert [row.split(":")[0] for row in rows] == ["| layouts.py v2", "| layouts.py patch4_256"]
     assert 'make_fashion_mnist_cnn(precision="float32")' in result.stdout
     kernels = result.stdout.split("| share of the convolutions' time |")[1].splitlines()[2:]
     kernels = kernels[: kernels.index("")]
     assert [row.split(",")[0] for row in kernels] == [  # fast_cnn_v2's five convolutions
-        "| 1->32", "| 32->64", "| 64->96", "| 96->96", "| 96->192"]
+        "| 1->32",
+        "| 32->64",
+        "| 64->96",
+        "| 96->96",
+        "| 96->192",
+    ]
     assert "(not needed)" in kernels[0]  # no gradient for the images
     table = result.stdout.split("| bound: its convolutions alone |")[1].splitlines()[2:8]
     assert len(table) == 6 and all(row.startswith("| ") for row in table), table
@@ -126,8 +133,14 @@ def test_efficiency_measures_layouts_and_breaks_the_time_down():
             break
         name, _, share = line.strip("|").split("|")
         shares[name.strip()] = float(share)
-    assert set(shares) == {"convolution", "batch norm", "ReLU", "pooling", "optimizer",
-                           "everything else"}
+    assert set(shares) == {
+        "convolution",
+        "batch norm",
+        "ReLU",
+        "pooling",
+        "optimizer",
+        "everything else",
+    }
     # a training epoch of a Conv-BN-ReLU network with pooling: each kind of layer took
     # time, and the convolutions the most
     assert all(share > 0 for name, share in shares.items() if name != "optimizer"), shares
