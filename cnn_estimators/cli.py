@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ._cli_runs import (
     UsageError,
@@ -51,6 +52,15 @@ def _dataset_arg(value: str) -> str:
 
 
 # ----------------------------------------------------------------------------- subcommands
+def _finish(run: Path, report: Any, record: dict, metrics: dict, *, show: bool = True) -> int:
+    """The end of every subcommand: metrics.json, the metrics on screen, report.html."""
+    write_json(run / "metrics.json", {**record, **metrics})
+    if show:
+        print_metrics(metrics)
+    print(f"report: {report.write(run / 'report.html')}")
+    return 0
+
+
 def _fit(args: argparse.Namespace) -> int:
     from .report import non_default_params
 
@@ -65,11 +75,8 @@ def _fit(args: argparse.Namespace) -> int:
     metrics["best_validation_accuracy"] = est.best_validation_score_
     metrics.update(evaluation_sections(report, est, data, run))
     est.save(run / "model.ckpt")  # data only: loading it runs no code
-    write_json(run / "metrics.json", {**record, **metrics})
     report.add_config("Metrics", metrics)
-    print_metrics(metrics)
-    print(f"report: {report.write(run / 'report.html')}")
-    return 0
+    return _finish(run, report, record, metrics)
 
 
 def _cv(args: argparse.Namespace) -> int:
@@ -103,9 +110,7 @@ def _cv(args: argparse.Namespace) -> int:
         "cv_accuracy_mean": float(summary.loc["mean", "accuracy"]),
         "cv_accuracy_std": float(summary.loc["std", "accuracy"]),
     }
-    write_json(run / "metrics.json", {**record, **metrics})
-    print(f"report: {report.write(run / 'report.html')}")
-    return 0
+    return _finish(run, report, record, metrics, show=False)
 
 
 def _grid(args: argparse.Namespace) -> int:
@@ -130,9 +135,7 @@ def _grid(args: argparse.Namespace) -> int:
         "best_cv_accuracy": float(best["mean_test_score"]),
         "candidates": table.to_dict("records"),
     }
-    write_json(run / "metrics.json", {**record, **metrics})
-    print(f"report: {report.write(run / 'report.html')}")
-    return 0
+    return _finish(run, report, record, metrics, show=False)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -148,10 +151,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     record = {**run_record(args, data, non_default_params(est)), "model_file": str(model_file)}
     report = start_report(f"evaluate: {model_file} on {args.dataset}", record)
     metrics = evaluation_sections(report, est, data, run)
-    write_json(run / "metrics.json", {**record, **metrics})
-    print_metrics(metrics)
-    print(f"report: {report.write(run / 'report.html')}")
-    return 0
+    return _finish(run, report, record, metrics)
 
 
 def _demo(args: argparse.Namespace) -> int:
