@@ -39,6 +39,10 @@ from .models import get_model_info
 class InputMixin:
     """What X is (array, tensor, ragged list, lazy dataset), checked and wrapped as a dataset."""
 
+    #: The (C, H, W) the network was fitted on (after eval_transform); set by the
+    #: methods below only. A class-level default, so that __init__ sets only parameters.
+    _net_shape: tuple[int, int, int] | None = None
+
     def _images(self, X: Any, *, fitting: bool) -> tuple[torch.Tensor, bool]:
         name = type(self).__name__
         if fitting:
@@ -160,14 +164,11 @@ class InputMixin:
 
     def _network_input_shape(self) -> tuple[int, int, int] | None:
         """The (C, H, W) the network was fitted on, after ``eval_transform``; None before."""
-        return self.__dict__.get("_net_shape")
+        return self._net_shape
 
     def _set_network_input_shape(self, shape: tuple[int, ...] | None) -> None:
         """Record (or with None forget) the network's input shape; fit and ``load``."""
-        if shape is None:
-            self.__dict__.pop("_net_shape", None)
-        else:
-            self.__dict__["_net_shape"] = tuple(int(d) for d in shape)
+        self._net_shape = None if shape is None else tuple(int(d) for d in shape)
 
     def _check_module_input(self, images: torch.Tensor) -> None:
         """Find the shape the network receives (after ``eval_transform``) and check it."""

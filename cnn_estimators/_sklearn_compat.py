@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 class SklearnCompatMixin:
     """scikit-learn's estimator contract on top of skorch: parameters, fitted state, tags."""
 
+    # State kept between calls, set by the methods below only (class-level defaults, so
+    # that __init__ sets nothing but parameters).
+    _classes: np.ndarray | None = None  # the fitted labels behind classes_
+    _stale: frozenset[str] = frozenset()  # components set_params changed since the fit
+
     def __setattr__(self, name: str, value: Any) -> None:
         # skorch registers torch objects set on the net as components, and refuses them
         # outside its initialize methods. A parameter (no trailing underscore) holding a
@@ -69,20 +74,24 @@ class SklearnCompatMixin:
         ]
         if not self.initialized_:
             routed = [k for k in routed if k.startswith("callbacks")]
-        stale = self.__dict__.setdefault("_stale", set()) if self.initialized_ else set()
-        for key in routed:
-            value = params.pop(key)
-            self.__dict__[key] = value
-            component = key.split("__", 1)[0]
-            if "__" in key or self.initialized_:
-                self._params_to_validate.add(key)
-            if self.initialized_ and component == "optimizer" and "__" in key:
-                if not self._set_live_optimizer_param(key.split("__", 1)[1], value):
-                    stale.add("optimizer")
-            elif component in self._COMPONENTS:
-                stale.add(component)
-            elif self.initialized_:
-                stale.add("validate")
+        stale = set(self._stale)
+        try:
+            for key in routed:
+                value = params.pop(key)
+                self.__dict__[key] = value
+                component = key.split("__", 1)[0]
+                if "__" in key or self.initialized_:
+                    self._params_to_validate.add(key)
+                if self.initialized_ and component == "optimizer" and "__" in key:
+                    if not self._set_live_optimizer_param(key.split("__", 1)[1], value):
+                        stale.add("optimizer")
+                elif component in self._COMPONENTS:
+                    stale.add(component)
+                elif self.initialized_:
+                    stale.add("validate")
+        finally:
+            if self.initialized_:  # before the first fit everything is built anyway
+                self._stale = frozenset(stale)
         if "lr" in params and self.initialized_:
             self.__dict__["lr"] = params.pop("lr")
             self._set_live_optimizer_param("lr", self.lr)
@@ -116,25 +125,25 @@ class SklearnCompatMixin:
     @property
     def classes_(self) -> np.ndarray:
         """The class labels, in the order of ``predict_proba``'s columns."""
-        try:
-            return self.__dict__["_classes"]
-        except KeyError:
+        if self._classes is None:
             raise AttributeError(
                 f"This {type(self).__name__} instance is not fitted yet: it has no "
                 "'classes_'. Call 'fit' with appropriate arguments first."
-            ) from None
+            )
+        return self._classes
 
     def _fitted_classes(self) -> np.ndarray | None:
         """:attr:`classes_`, or None before the first fit (no error)."""
-        return self.__dict__.get("_classes")
+        return self._classes
 
     def _set_classes(self, classes: np.ndarray) -> None:
         """Store the fitted labels behind :attr:`classes_` (fit and ``load`` call this)."""
-        self.__dict__["_classes"] = classes
+        self._classes = classes
 
     def _take_stale(self) -> set[str]:
         """The components that ``set_params`` changed since the last fit; forgets them."""
-        return self.__dict__.pop("_stale", set())
+        stale, self._stale = set(self._stale), frozenset()
+        return stale
 
     def __sklearn_is_fitted__(self) -> bool:
         return bool(self.initialized_) and self._fitted_classes() is not None

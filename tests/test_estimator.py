@@ -17,7 +17,7 @@ from skorch.callbacks import Callback
 from torch import nn
 from torchvision.transforms import v2
 
-from cnn_estimators import CNNClassifier, make_mlp, summary, to_device
+from cnn_estimators import CNNClassifier, get_model, make_mlp, summary, to_device
 
 
 def small(module="mlp", **params):
@@ -815,3 +815,28 @@ def test_uint8_images_do_not_warn_about_their_range():
     with warnings.catch_warnings():
         warnings.simplefilter("error", PixelRangeWarning)
         small(max_epochs=1).fit(X, y)
+
+
+def test_set_params_after_fit_rebuilds_what_changed_at_the_next_partial_fit(images):
+    """set_params on a fitted estimator marks what it changed; the next partial_fit
+    rebuilds exactly that: a new optimizer keeps the weights, a new module starts over."""
+    X, y = images
+    est = small("global_pool_cnn", max_epochs=1).fit(X, y)
+    weights = [p.detach().clone() for p in est.module_.parameters()]
+    est.set_params(optimizer="sgd", lr=0.01)
+    assert isinstance(est.optimizer_, torch.optim.Adam)  # nothing is rebuilt before fit
+    est.partial_fit(X, y)
+    assert isinstance(est.optimizer_, torch.optim.SGD)
+    assert len(est.history_) == 2  # continued: same network, one more epoch
+    after = list(est.module_.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(weights, after, strict=True))
+    est.set_params(module="mlp")
+    est.partial_fit(X, y)
+    assert (
+        type(est.module_).__name__
+        == type(get_model("mlp", in_channels=1, num_classes=3, input_size=(8, 8))).__name__
+    )
+    assert type(est.module_).__name__ != "GlobalPoolCNN"
+    assert len(est.history_) == 1  # a new network cannot continue the old one's training
+    est.partial_fit(X, y)  # and the marks were used up: this call continues
+    assert len(est.history_) == 2
