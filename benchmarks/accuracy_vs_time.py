@@ -135,9 +135,8 @@ class ScoreAfterEachEpoch(Callback):
 def _build(factory: str, kwargs: dict[str, Any], seed: int, extra: dict[str, Any]):
     import cnn_estimators
 
-    return getattr(cnn_estimators, factory)(
-        **kwargs, **extra, random_state=seed, progress_bar=False
-    )
+    params = {**kwargs, **extra}  # --tiny's settings replace the entry's
+    return getattr(cnn_estimators, factory)(**params, random_state=seed, progress_bar=False)
 
 
 def _plan(args) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
