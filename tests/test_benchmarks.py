@@ -82,6 +82,10 @@ def _run_benchmark(script: str, *args: str, timeout: int = 300) -> subprocess.Co
         ("per_batch.py", "| images | batches/epoch | epochs timed | median epoch ms |"),
         ("subset_recipes.py", "| model | min_steps | epochs | optimizer steps |"),
         ("time_budget.py", "| time_budget s | planned epochs | epochs run |"),
+        (
+            "accuracy_vs_time.py",
+            "| model | recipe | seed | epochs | fit s | fit / hand epoch | test accuracy |",
+        ),
     ],
 )
 def test_other_benchmarks_tiny(script, header):
@@ -226,3 +230,137 @@ def test_convolution_passes_are_counted_like_the_network(benchmark_modules, grou
     assert passes["forward"][0] == forward
     passes = efficiency._time_convolution(conv, shape, torch.float32, False, True)
     assert set(passes) == {"forward", "weight gradient"}
+
+
+@pytest.fixture
+def accuracy_vs_time(monkeypatch):
+    """benchmarks/accuracy_vs_time.py imported as a module."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    return importlib.import_module("accuracy_vs_time")
+
+
+def test_accuracy_vs_time_leaves_its_scoring_out_of_the_epoch_times(accuracy_vs_time):
+    import numpy as np
+    import torch
+    from skorch.history import History
+
+    now = [100.0]
+
+    class Net:  # what the callback reads of a net: its history and predict
+        history = History()
+
+        def predict(self, X):
+            now[0] += 50.0  # scoring the test set takes 50 s, and draws random numbers
+            torch.rand(3)
+            return np.array([0, 1, 1, 0])
+
+    curve = accuracy_vs_time.ScoreAfterEachEpoch(
+        np.zeros((4, 1, 2, 2)), np.array([0, 1, 0, 0]), clock=lambda: now[0]
+    )
+    now[0] += 7.0  # before the fit: not counted
+    curve.start()
+    net = Net()
+    for seconds in (3.0, 5.0):  # two epochs of training
+        net.history.new_epoch()
+        net.history.record("dur", seconds - 1)
+        now[0] += seconds
+        state = torch.get_rng_state()
+        curve.on_epoch_end(net)
+        assert torch.equal(torch.get_rng_state(), state)  # the fit's random numbers
+    assert [e["epoch"] for e in curve.epochs] == [1, 2]
+    assert [e["fit_s"] for e in curve.epochs] == [3.0, 8.0]  # not 58 s: scoring excluded
+    assert [e["predict_s"] for e in curve.epochs] == [50.0, 50.0]
+    assert [e["accuracy"] for e in curve.epochs] == [0.75, 0.75]
+    assert [e["dur_s"] for e in curve.epochs] == [2.0, 4.0]
+    assert curve.excluded == 100.0
+
+
+def test_accuracy_vs_time_skips_only_unknown_recipes(accuracy_vs_time, monkeypatch, capsys):
+    import argparse
+
+    args = argparse.Namespace(course=["mlp"], tiny=True)
+    monkeypatch.setattr(
+        accuracy_vs_time,
+        "POINTS",
+        [
+            ("new", "make_fashion_mnist_cnn", {"recipe": "no_such_recipe"}, (0, 1)),
+            ("fast", "make_fast_cnn", {"max_epochs": 3}, (0, 2)),
+        ],
+    )
+    fits, skipped = accuracy_vs_time._plan(args)
+    assert [(f["kind"], f["label"], f["seed"]) for f in fits] == [
+        ("curve", "mlp", 0),
+        ("point", "fast", 0),
+        ("point", "fast", 2),
+    ]
+    assert [f["est"].random_state for f in fits] == [0, 0, 2]
+    assert fits[0]["est"].max_epochs == accuracy_vs_time.TINY_CURVE_EPOCHS
+    assert fits[1]["est"].max_epochs == 1 and fits[1]["est"].min_steps is None  # --tiny
+    assert [s["label"] for s in skipped] == ["new"]
+    assert "skipped: new: The 'recipe' parameter" in capsys.readouterr().out
+    monkeypatch.setattr(
+        accuracy_vs_time, "POINTS", [("bad", "make_fast_cnn", {"dataset": "nope"}, (0,))]
+    )
+    with pytest.raises(ValueError, match="Unknown dataset"):  # another error: not a skip
+        accuracy_vs_time._plan(args)
+
+
+def _check_png(path: Path) -> None:
+    from matplotlib.image import imread
+
+    assert path.stat().st_size > 1000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width = imread(path).shape[:2]
+    assert 300 <= height <= 3000 and 500 <= width <= 4000, (height, width)
+
+
+def test_accuracy_vs_time_results_plot_and_replot(accuracy_vs_time, tmp_path):
+    import json
+    import statistics
+
+    png, raw = tmp_path / "a.png", tmp_path / "a.json"
+    result = _run_benchmark("accuracy_vs_time.py", "--tiny", "--plot", str(png), "--json", str(raw))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    if SKIP_MESSAGE in result.stdout:
+        pytest.skip(
+            "accuracy_vs_time.py found no Fashion-MNIST (apt-get install dataset-fashion-mnist)"
+        )
+    _check_png(png)
+    results = json.loads(raw.read_text())
+    assert (results["n_train"], results["n_test"]) == (600, 200)
+    hand = results["hand_epoch_s"]
+    curves, points = results["curves"], results["points"]
+    # one hand epoch before each fit and one after the last, all measured
+    assert len(hand) == len(curves) + len(points) + 1 and all(t > 0 for t in hand)
+    median = statistics.median(hand)
+    assert results["hand_epoch_median_s"] == pytest.approx(median)
+    assert [c["call"] for c in curves] == ["make_fashion_mnist_cnn(recipe='course')", "make_mlp()"]
+    for curve in curves:
+        epochs = curve["epochs"]
+        assert [e["epoch"] for e in epochs] == [1, 2]  # --tiny: two epochs, one entry each
+        times = [e["fit_s"] for e in epochs]
+        assert 0 < times[0] <= times[1] <= curve["fit_s_total"], curve
+        for e in epochs:
+            assert 0 <= e["accuracy"] <= 1 and e["predict_s"] > 0
+            assert e["ratio"] == pytest.approx(e["fit_s"] / median)
+    seeds = {}
+    for point in points:
+        seeds.setdefault(point["label"], []).append(point["seed"])
+        assert point["epochs"] == 1 and point["fit_s"] > 0 and point["predict_s"] > 0
+        assert 0 <= point["accuracy"] <= 1
+        assert point["ratio"] == pytest.approx(point["fit_s"] / median)
+    assert seeds["fast_cnn"] == [0] and seeds["default"] == [0, 1]
+    skipped = [s["label"] for s in results["skipped"]]
+    assert all(label in seeds or label in skipped for label, *_ in accuracy_vs_time.POINTS)
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + 2 * 2 + len(points)  # header, curve epochs, points
+    # the saved results redraw the plot and reprint the same table, without training
+    again = tmp_path / "b.png"
+    replot = _run_benchmark("accuracy_vs_time.py", "--replot", str(raw), "--plot", str(again))
+    assert replot.returncode == 0, (replot.stdout + replot.stderr)[-3000:]
+    _check_png(again)
+    assert [line for line in replot.stdout.splitlines() if line.startswith("| ")] == rows
+    assert "hand fashion_cnn epoch:" not in replot.stdout  # nothing was measured
