@@ -333,8 +333,9 @@ def test_accuracy_vs_time_results_plot_and_replot(accuracy_vs_time, tmp_path):
     assert (results["n_train"], results["n_test"]) == (600, 200)
     hand = results["hand_epoch_s"]
     curves, points = results["curves"], results["points"]
-    # one hand epoch before each fit and one after the last, all measured
-    assert len(hand) == len(curves) + len(points) + 1 and all(t > 0 for t in hand)
+    # one hand epoch before every HAND_EVERY-th fit and one after the last, all measured
+    fits = len(curves) + len(points)
+    assert len(hand) == -(-fits // accuracy_vs_time.HAND_EVERY) + 1 and all(t > 0 for t in hand)
     median = statistics.median(hand)
     assert results["hand_epoch_median_s"] == pytest.approx(median)
     assert [c["call"] for c in curves] == ["make_fashion_mnist_cnn(recipe='course')", "make_mlp()"]
