@@ -869,7 +869,7 @@ def test_make_fashion_mnist_cnn_unknown_recipe():
     with pytest.raises(
         ValueError,
         match=r"The 'recipe' parameter of make_fashion_mnist_cnn must be one of 'fast', "
-        r"'course'; got 'slow' instead\.",
+        r"'accurate', 'course'; got 'slow' instead\.",
     ):
         make_fashion_mnist_cnn(recipe="slow")
 

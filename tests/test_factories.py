@@ -137,6 +137,50 @@ def test_fashion_mnist_recipes():
         assert est.eval_transform.mean.flatten().tolist() == pytest.approx(FASHION_MNIST_MEAN)
 
 
+def test_accurate_recipe_is_the_fast_one_longer_with_flips_and_flip_tta():
+    fast, accurate = make_fashion_mnist_cnn(), make_fashion_mnist_cnn(recipe="accurate")
+    changed = {
+        k
+        for k, v in accurate.get_params(deep=False).items()
+        if repr(v) != repr(fast.get_params(deep=False)[k])
+    }
+    assert changed == {"max_epochs", "train_transform", "tta"}
+    assert (accurate.max_epochs, accurate.tta) == (20, "flip")
+    assert type(accurate.train_transform).__name__ == "RandomHorizontalFlip"
+    assert accurate.train_transform.p == 0.5 and accurate.min_steps == _FAST_V2_MIN_STEPS
+    # each estimator gets its own transform module (clone-safe, nothing shared)
+    assert make_fashion_mnist_cnn(recipe="accurate").train_transform is not accurate.train_transform
+    # a max_epochs given replaces the floor, as for the other one-cycle recipes
+    short = make_fashion_mnist_cnn(recipe="accurate", max_epochs=6)
+    assert (short.max_epochs, short.min_steps, short.tta) == (6, None, "flip")
+
+
+def test_accurate_recipe_flips_in_training_and_averages_the_mirror_at_prediction(monkeypatch):
+    import cnn_estimators._precision as precision_module
+
+    monkeypatch.setattr(precision_module, "bf16_supported", lambda device: False)
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (48, 1, 28, 28), dtype=np.uint8)
+    y = np.arange(48) % 3
+    est = make_fashion_mnist_cnn(
+        recipe="accurate", max_epochs=1, batch_size=16, random_state=0, device="cpu"
+    )
+    seen = []
+    flip = est.train_transform
+    monkeypatch.setattr(
+        type(flip),
+        "forward",
+        lambda self, x: seen.append(x.clone()) or type(flip)._transform(self, x),
+    )
+    est.fit(X, y)
+    assert len(seen) == 3  # every training batch went through the flips (48 images, 16 a batch)
+    with_tta = est.predict_proba(X)
+    est.set_params(tta=None)
+    plain, mirrored = est.predict_proba(X), est.predict_proba(X[..., ::-1].copy())
+    np.testing.assert_allclose(with_tta, (plain + mirrored) / 2, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(plain, mirrored, atol=1e-4)  # the mirror is a different view
+
+
 @pytest.mark.parametrize(
     ("optimizer", "kept"),
     [
