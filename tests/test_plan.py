@@ -183,26 +183,26 @@ def test_min_steps_is_a_parameter_clone_keeps():
 # ---------------------------------------------------------------- time_budget in fit
 def test_time_budget_plans_the_epochs_that_fit(clock):
     clf = est(time_budget=40.0, max_epochs=1, min_steps=1000).fit(X, Y)
-    # probe: 3 training steps (1.5 s) and 2 validation batches (0.2 s) -> 0.5 s a step,
-    # 0.2 s of validation; an epoch 13 * 0.5 + 0.2 = 6.7 s; 0.95 * (40 - 1.7) / 6.7 = 5.4
+    # probe: 8 training steps (4.0 s) and 2 validation batches (0.2 s) -> 0.5 s a step,
+    # 0.2 s of validation; an epoch 13 * 0.5 + 0.2 = 6.7 s; 0.95 * (40 - 4.2) / 6.7 = 5.1
     assert len(clf.history_) == 5
     assert {(r["planned_epochs"], r["planned_by"]) for r in clf.history_} == {(5, "time_budget")}
     assert not any("time_budget_stop" in row for row in clf.history_)
     assert scheduler(clf).total_steps == 5 * STEPS
-    assert clock.now == pytest.approx(1.7 + 5 * 6.7)  # within the budget
+    assert clock.now == pytest.approx(4.2 + 5 * 6.7)  # within the budget
     assert dict(clf.callbacks_)["time_budget"].seconds == 40.0
 
 
 def test_time_budget_plan_counts_the_validation_pass(clock):
     clock.costs["valid"] = 2.0  # 4 s of validation per epoch
     clf = est(time_budget=40.0).fit(X, Y)
-    # probe: 1.5 + 4.0 s; an epoch 6.5 + 4 = 10.5 s; 0.95 * (40 - 5.5) / 10.5 = 3.1
+    # probe: 4.0 + 4.0 s; an epoch 6.5 + 4 = 10.5 s; 0.95 * (40 - 8.0) / 10.5 = 2.9
     assert [(r["planned_epochs"], "time_budget_stop" in r) for r in clf.history_] == [
-        (3, False)
-    ] * 3
-    assert clock.now == pytest.approx(5.5 + 3 * 10.5)
+        (2, False)
+    ] * 2
+    assert clock.now == pytest.approx(8.0 + 2 * 10.5)
     clock.now = 0.0
-    # without validation: 1797 images, 15 steps; 0.95 * (40 - 1.5) / 7.5 = 4.9
+    # without validation: 1797 images, 15 steps; 0.95 * (40 - 4.0) / 7.5 = 4.6
     assert len(est(time_budget=40.0, validation_fraction=0).fit(X, Y).history_) == 4
 
 
@@ -232,11 +232,11 @@ def test_time_budget_callback_stops_when_the_machine_slows_down(clock, monkeypat
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no TrainingInterrupted warning
         clf = est(time_budget=40.0, keep_best=True).fit(X, Y)
-    # planned 5 epochs of 6.7 s; they take 13.2 s: after the third (1.7 + 3 * 13.2 =
-    # 41.3 s) the next one cannot fit; after the second (28.1 s) more than half of it did
+    # planned 5 epochs of 6.7 s; they take 13.2 s: after the third (4.2 + 3 * 13.2 =
+    # 43.8 s) the next one cannot fit; after the second (30.6 s) more than half of it did
     assert [row.get("time_budget_stop", False) for row in clf.history_] == [False, False, True]
     assert clf.history_[-1]["planned_epochs"] == 5 and clf.n_iter_ == 3
-    assert clock.now == pytest.approx(1.7 + 3 * 13.2)
+    assert clock.now == pytest.approx(4.2 + 3 * 13.2)
     assert clf.best_validation_score_ is not None  # the fit ended normally
 
 
@@ -266,7 +266,7 @@ def test_time_budget_in_cross_validation_and_grid_search(clock):
         assert {r["planned_by"] for r in rows} == {"time_budget"}
         assert len(rows) == rows[0]["planned_epochs"]
     # 1198 images of a fold: 1078 training (9 steps), 120 validation (1 batch): probe
-    # 1.5 + 0.1 s; 0.95 * 38.4 / 4.6 = 7.9 epochs
+    # 4.0 + 0.1 s; 0.95 * 35.9 / 4.6 = 7.4 epochs
     assert [len(f.history_) for f in result["estimator"]] == [7, 7, 7]
     search = GridSearchCV(est(), {"time_budget": [20.0, 40.0]}, cv=3).fit(X, Y)
     assert search.best_estimator_.history_[0]["planned_by"] == "time_budget"
@@ -282,7 +282,7 @@ def test_resumed_run_keeps_its_plan(clock, tmp_path, monkeypatch):
 
     def crash_in_third_epoch(self, x, training, view=None):
         calls["n"] += training
-        if calls["n"] == 3 + 2 * STEPS + 4:  # after the probe's 3 batches and 2 epochs
+        if calls["n"] == _plan.PROBE_TRAIN_BATCHES + 2 * STEPS + 4:  # probe, 2 epochs
             raise KeyboardInterrupt
         return prepare(self, x, training, view)
 
@@ -310,3 +310,18 @@ def test_plan_is_kept_on_the_fit_run_only_during_the_fit(clock):
     clf = est(time_budget=40.0, callbacks=[("spy", Spy(1e9))]).fit(X, Y)
     assert {type(p) for p in seen} == {FitPlan} and seen[0].epochs == 5
     assert clf.current_fit() is None
+
+
+def test_probe_takes_the_median_step_so_one_slow_step_does_not_shrink_the_plan(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(_plan, "_clock", lambda: now[0])
+
+    def step(seconds):
+        now[0] += seconds
+        return {"loss": torch.tensor(0.0)}
+
+    # a warm-up of 9 s (left out), then steps of 1 s but one of 6 s (another process ran)
+    batches = [9.0, 1.0, 1.0, 6.0, 1.0, 1.0, 1.0, 1.0, 50.0]
+    assert _plan._timed(batches, step, _plan.PROBE_TRAIN_BATCHES) == 1.0  # the mean: 1.71
+    assert now[0] == 21.0  # the 9th batch was not run: 8 batches timed
+    assert _plan._timed([2.0], step, 8) == 2.0 and _plan._timed([], step, 8) is None
