@@ -345,11 +345,13 @@ def plot(results: dict[str, Any], path: Path) -> None:
         label = f"{point['label']}: {point['call']}"
         if label not in labels:
             labels[label] = (next(colors), next(markers))
-            legend = label + (f", tta={point['tta']}" if point.get("tta") else "")
+            legend = point["call"] + (f", tta={point['tta']}" if point.get("tta") else "")
         else:
             legend = None  # one legend entry per entry of POINTS, whatever its seeds
         color, marker = labels[label]
         ax.plot(point["ratio"], point["accuracy"], marker, ms=8, color=color, ls="", label=legend)
+    low, high = ax.get_ylim()  # room above the highest reference line for its label
+    ax.set_ylim(low, max(high, max(REFERENCE_ACCURACIES) + 0.006))
     for level in REFERENCE_ACCURACIES:
         ax.axhline(level, ls=":", lw=1, color="0.4")
         ax.annotate(
