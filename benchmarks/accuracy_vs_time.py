@@ -387,8 +387,15 @@ def plot(results: dict[str, Any], path: Path) -> None:
     print(f"\nplot: {path}")
 
 
+#: The largest results file --replot reads (a full run writes about 9 KB).
+MAX_RESULTS_BYTES = 16 * 2**20
+
+
 def _read_results(parser, path: str) -> dict[str, Any]:
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_RESULTS_BYTES:
+            raise ValueError(f"{size} bytes, more than the {MAX_RESULTS_BYTES} a run writes")
         results = json.loads(Path(path).read_text(encoding="utf-8"))
         for key in ("hand_epoch_s", "hand_epoch_median_s", "curves", "points", "cpu"):
             results[key]  # the keys the table and the plot read

@@ -365,3 +365,37 @@ def test_accuracy_vs_time_results_plot_and_replot(accuracy_vs_time, tmp_path):
     _check_png(again)
     assert [line for line in replot.stdout.splitlines() if line.startswith("| ")] == rows
     assert "hand fashion_cnn epoch:" not in replot.stdout  # nothing was measured
+
+
+def test_accuracy_vs_time_replot_refuses_foreign_and_oversized_files(
+    accuracy_vs_time, tmp_path, capsys
+):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="accuracy_vs_time.py")
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text('{"points": []}')
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as f:  # sparse: no disk used, and never read into memory
+        f.truncate(accuracy_vs_time.MAX_RESULTS_BYTES + 1)
+    for path, reason in ((foreign, "KeyError"), (huge, "more than the")):
+        with pytest.raises(SystemExit) as exit_info:
+            accuracy_vs_time._read_results(parser, str(path))
+        assert exit_info.value.code == 2
+        assert reason in capsys.readouterr().err
+    good = tmp_path / "good.json"
+    good.write_text(
+        '{"hand_epoch_s": [1.0], "hand_epoch_median_s": 1.0, "curves": [], "points": [], '
+        '"cpu": "x"}'
+    )
+    assert accuracy_vs_time._read_results(parser, str(good))["cpu"] == "x"
+
+
+def test_accuracy_vs_time_replot_error_names_the_file_and_the_size(accuracy_vs_time, tmp_path):
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as f:
+        f.truncate(accuracy_vs_time.MAX_RESULTS_BYTES + 1)
+    result = _run_benchmark("accuracy_vs_time.py", "--replot", str(huge), timeout=120)
+    assert result.returncode == 2
+    assert f"--replot {huge}: not a JSON written by this script" in result.stderr
+    assert "more than the" in result.stderr
