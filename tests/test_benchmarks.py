@@ -290,14 +290,14 @@ def test_accuracy_vs_time_skips_only_unknown_recipes(accuracy_vs_time, monkeypat
         ],
     )
     fits, skipped = accuracy_vs_time._plan(args)
-    assert [(f["kind"], f["label"], f["seed"]) for f in fits] == [
-        ("curve", "mlp", 0),
+    assert [(f["kind"], f["label"], f["seed"]) for f in fits] == [  # points first
         ("point", "fast", 0),
         ("point", "fast", 2),
+        ("curve", "mlp", 0),
     ]
-    assert [f["est"].random_state for f in fits] == [0, 0, 2]
-    assert fits[0]["est"].max_epochs == accuracy_vs_time.TINY_CURVE_EPOCHS
-    assert fits[1]["est"].max_epochs == 1 and fits[1]["est"].min_steps is None  # --tiny
+    assert [f["est"].random_state for f in fits] == [0, 2, 0]
+    assert fits[2]["est"].max_epochs == accuracy_vs_time.TINY_CURVE_EPOCHS
+    assert fits[0]["est"].max_epochs == 1 and fits[0]["est"].min_steps is None  # --tiny
     assert [s["label"] for s in skipped] == ["new"]
     assert "skipped: new: The 'recipe' parameter" in capsys.readouterr().out
     monkeypatch.setattr(

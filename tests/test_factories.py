@@ -137,15 +137,15 @@ def test_fashion_mnist_recipes():
         assert est.eval_transform.mean.flatten().tolist() == pytest.approx(FASHION_MNIST_MEAN)
 
 
-def test_accurate_recipe_is_the_fast_one_longer_with_flips_and_flip_tta():
+def test_accurate_recipe_is_the_fast_one_on_v3_longer_with_flips_and_flip_tta():
     fast, accurate = make_fashion_mnist_cnn(), make_fashion_mnist_cnn(recipe="accurate")
     changed = {
         k
         for k, v in accurate.get_params(deep=False).items()
         if repr(v) != repr(fast.get_params(deep=False)[k])
     }
-    assert changed == {"max_epochs", "train_transform", "tta"}
-    assert (accurate.max_epochs, accurate.tta) == (20, "flip")
+    assert changed == {"module", "max_epochs", "train_transform", "tta"}
+    assert (accurate.module, accurate.max_epochs, accurate.tta) == ("fast_cnn_v3", 24, "flip")
     assert type(accurate.train_transform).__name__ == "RandomHorizontalFlip"
     assert accurate.train_transform.p == 0.5 and accurate.min_steps == _FAST_V2_MIN_STEPS
     # each estimator gets its own transform module (clone-safe, nothing shared)

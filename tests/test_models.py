@@ -223,6 +223,11 @@ def test_outputs_logits_without_softmax(name):
         ("bn_cnn", 3, (32, 32), {}, 4_680_594),
         # torchvision's 11,689,512 minus its 1000-class fc (513,000) plus 512*10+10.
         ("resnet18", 3, (32, 32), {"image_size": 32}, 11_181_642),
+        # 3x3 convs without bias + BN (2 per channel): 1*32*9+64, 32*64*9+128,
+        # 64*96*9+192, 96*96*9+192, 96*192*9+384, then 192*10+10.
+        ("fast_cnn_v2", 1, (28, 28), {}, 325_738),
+        # fast_cnn_v2 with 1*16*9+32 in front and 16*32*9+64 instead of 1*32*9+64.
+        ("fast_cnn_v3", 1, (28, 28), {}, 330_234),
     ],
 )
 def test_parameter_counts(name, in_channels, size, config, expected):
@@ -352,9 +357,24 @@ def test_fast_cnn_options():
     assert torch.equal(block(x), x)
 
 
+def test_fast_cnn_v3_sees_the_full_resolution_once_then_follows_v2():
+    sizes = []
+    v3 = _build("fast_cnn_v3", 1, (28, 28))
+    for conv in (m for m in v3.modules() if isinstance(m, nn.Conv2d)):
+        conv.register_forward_hook(lambda m, i, o: sizes.append((o.shape[1], o.shape[-1])))
+    v3(torch.zeros(2, 1, 28, 28))
+    assert sizes == [(16, 28), (32, 14), (64, 14), (96, 7), (96, 7), (192, 4)]
+    v2 = _build("fast_cnn_v2", 1, (28, 28))
+    assert [type(m) for m in v3.features[1:]] == [type(m) for m in v2.features]
+    wide = _build("fast_cnn_v3", 1, (28, 28), width=2.0, dropout=0.3)
+    assert wide.features.stem0[0].out_channels == 32 and wide.classifier[-1].in_features == 384
+    assert isinstance(wide.classifier[1], nn.Dropout) and wide.classifier[1].p == 0.3
+
+
 @pytest.mark.parametrize(
     ("name", "config", "match"),
     [
+        ("fast_cnn_v3", {"width": 20}, "The 'width' parameter of fast_cnn_v3"),
         ("fashion_cnn", {"dropout": 1.5}, "The 'dropout' parameter of fashion_cnn"),
         ("cifar_cnn", {"dropout": -0.1}, "The 'dropout' parameter of cifar_cnn"),
         ("mlp", {"hidden_sizes": "100"}, "The 'hidden_sizes' parameter of mlp"),
