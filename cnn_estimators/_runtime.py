@@ -117,9 +117,10 @@ def stop_after_batch_on_ctrl_c(request_stop: Callable[[], None]) -> Iterator[Non
     Examples
     --------
     >>> import signal
+    >>> before = signal.getsignal(signal.SIGINT)
     >>> with stop_after_batch_on_ctrl_c(lambda: None):
     ...     pass
-    >>> signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    >>> signal.getsignal(signal.SIGINT) is before  # restored, or never replaced
     True
     """
     if threading.current_thread() is not threading.main_thread():
